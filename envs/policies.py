@@ -1,0 +1,42 @@
+"""Open-loop policies for inspecting tasks: they need no observation, so the same policy
+can drive our engine and the real Procgen and the two can be compared episode for episode."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+Policy = Callable[[int], np.ndarray]  # step index -> actions [num_envs], int64
+
+
+def _constant(action: int):
+    def make(num_envs: int, seed: int) -> Policy:
+        return lambda step: np.full(num_envs, action, dtype=np.int64)
+    return make
+
+
+def _random(num_envs: int, seed: int) -> Policy:
+    gen = np.random.default_rng(seed)
+    return lambda step: gen.integers(0, 15, num_envs, dtype=np.int64)
+
+
+def _zigzag(num_envs: int, seed: int) -> Policy:
+    """Eight steps left, eight steps right, and so on."""
+    return lambda step: np.full(num_envs, 1 if (step // 8) % 2 == 0 else 7, dtype=np.int64)
+
+
+POLICIES: dict[str, tuple[Callable[[int, int], Policy], str]] = {
+    "random": (_random, "uniform over the 15 actions"),
+    "noop": (_constant(4), "always action 4 (no input)"),
+    "fire": (_constant(9), "always action 9 (Starpilot: fire right, no movement)"),
+    "left": (_constant(1), "always action 1 (left)"),
+    "right": (_constant(7), "always action 7 (right)"),
+    "zigzag": (_zigzag, "8 steps left, 8 steps right, repeated"),
+}
+
+
+def make_policy(name: str, num_envs: int, seed: int = 0) -> Policy:
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid policies: {sorted(POLICIES)}")
+    return POLICIES[name][0](num_envs, seed)
