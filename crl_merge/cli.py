@@ -44,6 +44,19 @@ def _env_stats(args) -> int:
     return 0
 
 
+def _env_frames(args) -> int:
+    from pathlib import Path
+
+    import envs
+    from envs.gallery import gallery
+
+    tasks = args.tasks or envs.builtin_tasks()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    gallery(tasks, args.steps, with_reference=not args.no_reference).save(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from envs.policies import POLICIES
 
@@ -61,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_env_stats)
+
+    p = sub.add_parser("env-frames", help="save frames of tasks next to the real Procgen's frames (PNG)")
+    p.add_argument("tasks", nargs="*", help="task names (default: all built-in tasks)")
+    p.add_argument("--steps", type=int, nargs="+", default=[0, 25, 50, 75, 100], help="step indices to show")
+    p.add_argument("--out", default="results/envs/frames.png")
+    p.add_argument("--no-reference", action="store_true", help="leave out the real Procgen's rows")
+    p.set_defaults(func=_env_frames)
     return parser
 
 

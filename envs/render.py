@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,10 @@ class SpriteBatch:
     ``x, y, rx, ry`` are the world-space centre and half-extents; ``texture`` indexes the
     game's texture list; ``order`` (0 ≤ order < 2**38) is the draw order, larger on top;
     ``patch`` is the side, in pixels, of a square that surely covers the drawn box (rotated
-    included); ``rotation`` is clockwise on screen in radians; ``tiles_u``/``tiles_v`` repeat
-    the sprite that many times across the box.
+    included). Rotation is clockwise on screen: ``quarter_turns`` (0-3, the whole batch) plus
+    ``flip`` (a further half turn, per slot) cover every sprite in these games but one;
+    ``rotation`` (radians, per slot) is the general, slower form. ``tiles_u``/``tiles_v``
+    repeat the sprite that many times across the box.
     """
 
     x: torch.Tensor
@@ -66,6 +69,8 @@ class SpriteBatch:
     order: torch.Tensor
     visible: torch.Tensor
     patch: int
+    quarter_turns: int = 0
+    flip: torch.Tensor | None = None
     rotation: torch.Tensor | None = None
     tiles_u: torch.Tensor | None = None
     tiles_v: torch.Tensor | None = None
@@ -114,14 +119,17 @@ class Renderer:
                 atlas[i, ..., 3] = 255
             else:
                 atlas[i] = _load_sprite(str(folder / spec.file))
-        packed = (atlas[..., 0] << 16) | (atlas[..., 1] << 8) | atlas[..., 2]
+        # Little-endian byte order r, g, b: the canvas's low three bytes are then the frame itself.
+        packed = atlas[..., 0] | (atlas[..., 1] << 8) | (atlas[..., 2] << 16)
         self.device = torch.device(device)
         self.texel_rgb = torch.as_tensor(packed.reshape(-1), device=self.device)
         self.texel_opaque = torch.as_tensor(atlas[..., 3].reshape(-1) >= 128, device=self.device)
 
     def render(self, cx: torch.Tensor, cy: torch.Tensor, scale: float, batches: list[SpriteBatch]) -> torch.Tensor:
-        """Frames for camera centres ``(cx, cy)`` (world units, ``[num_envs]``) at ``scale`` px per unit."""
+        """Frames for camera centres ``(cx, cy)`` (world units, ``[num_envs]``) at ``scale`` px per unit:
+        a ``[num_envs, 64, 64, 3]`` uint8 view into the key canvas."""
         num_envs = cx.shape[0]
+        assert sys.byteorder == "little", "the canvas is decoded as little-endian bytes"
         keys, where = [], []
         for sb in batches:
             k, w = self._patch_keys(cx, cy, scale, sb)
@@ -130,11 +138,16 @@ class Renderer:
         canvas = torch.zeros(num_envs * FRAME * FRAME, dtype=torch.int64, device=cx.device)
         if keys:
             canvas.scatter_reduce_(0, torch.cat(where), torch.cat(keys), reduce="amax")
-        rgb = torch.stack([(canvas >> 16) & 255, (canvas >> 8) & 255, canvas & 255], dim=-1)
-        return rgb.to(torch.uint8).view(num_envs, FRAME, FRAME, 3)
+        # A strided view (no copy): callers that need contiguous memory call .contiguous().
+        return canvas.view(torch.uint8).view(num_envs, FRAME, FRAME, 8)[..., :3]
 
     def _patch_keys(self, cx, cy, scale, sb: SpriteBatch):
-        """Pixel keys and flat canvas indices of every visible slot's patch (compacted first)."""
+        """Pixel keys and flat canvas indices of every visible slot's patch (compacted first).
+
+        Without a free rotation the sprite coordinate u depends on the pixel column only and
+        v on the row only (or the reverse, for odd quarter turns), so both are computed as
+        vectors and only the texel lookup and the key are done per pixel.
+        """
         slots = sb.visible.shape[1]
         sel = sb.visible.reshape(-1).nonzero().squeeze(1)
         env = sel // slots
@@ -150,21 +163,28 @@ class Renderer:
         row = (torch.floor(pcy)[:, None] + offsets)[:, :, None]  # [n, P, 1]
         dx = col + 0.5 - pcx[:, None, None]
         dy = row + 0.5 - pcy[:, None, None]
-        if sb.rotation is not None:  # inverse-rotate the pixel centre into the sprite's frame
+        if sb.rotation is not None:  # free rotation: inverse-rotate every pixel centre
             angle = pick(sb.rotation)[:, None, None]
             cos, sin = torch.cos(angle), torch.sin(angle)
             dx, dy = cos * dx + sin * dy, cos * dy - sin * dx
+        else:  # a multiple of a quarter turn: swap and negate the axis vectors
+            for _ in range(sb.quarter_turns % 4):
+                dx, dy = dy, -dx
+        if sb.flip is not None:
+            sign = 1.0 - 2.0 * pick(sb.flip).to(torch.float32)[:, None, None]
+            dx, dy = dx * sign, dy * sign
         u = dx / width[:, None, None] + 0.5
         v = dy / height[:, None, None] + 0.5
-        inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1) & (col >= 0) & (col < FRAME) & (row >= 0) & (row < FRAME)
+        inside = ((u >= 0) & (u < 1)) & ((v >= 0) & (v < 1))
+        on_canvas = ((col >= 0) & (col < FRAME)) & ((row >= 0) & (row < FRAME))
         if sb.tiles_u is not None:
             u = torch.frac(u * pick(sb.tiles_u)[:, None, None])
         if sb.tiles_v is not None:
             v = torch.frac(v * pick(sb.tiles_v)[:, None, None])
         tx = (u * TEX).long().clamp_(0, TEX - 1)
         ty = (v * TEX).long().clamp_(0, TEX - 1)
-        texel = pick(sb.texture)[:, None, None] * (TEX * TEX) + ty * TEX + tx
-        drawn = inside & self.texel_opaque[texel]
-        key = torch.where(drawn, (pick(sb.order)[:, None, None] + 1) << 24 | self.texel_rgb[texel], 0)
-        pixel = env[:, None, None] * (FRAME * FRAME) + row.long().clamp(0, FRAME - 1) * FRAME + col.long().clamp(0, FRAME - 1)
+        texel = (pick(sb.texture)[:, None, None] * (TEX * TEX) + ty * TEX) + tx
+        drawn = (inside & on_canvas) & self.texel_opaque[texel]
+        key = torch.where(drawn, self.texel_rgb[texel] | ((pick(sb.order) + 1) << 24)[:, None, None], 0)
+        pixel = (env * (FRAME * FRAME))[:, None, None] + row.long().clamp(0, FRAME - 1) * FRAME + col.long().clamp(0, FRAME - 1)
         return key.reshape(-1), pixel.reshape(-1)

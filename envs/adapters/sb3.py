@@ -17,6 +17,8 @@ from envs.core import NUM_ACTIONS, VecGame
 
 
 class SB3VecEnv(VecEnv):
+    render_mode = "rgb_array"
+
     def __init__(self, game: VecGame):
         self.game = game
         super().__init__(game.num_envs, spaces.Box(0, 255, (64, 64, 3), np.uint8), spaces.Discrete(NUM_ACTIONS))

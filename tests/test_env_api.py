@@ -1,0 +1,116 @@
+"""The batched environment's contract, for both games: shapes, auto-reset, info, level
+seeds, determinism and the errors for bad actions."""
+
+import pytest
+import torch
+
+import envs
+
+GAMES = ["starpilot/original", "fruitbot/original"]
+
+
+def rollout(task, steps, seed=0, num_envs=8, **kw):
+    env = envs.make(task, num_envs=num_envs, seed=seed, **kw)
+    gen = torch.Generator().manual_seed(123)
+    frames, rewards, dones = [env.reset()], [], []
+    for _ in range(steps):
+        obs, reward, done, _ = env.step(torch.randint(0, 15, (num_envs,), generator=gen))
+        frames.append(obs)
+        rewards.append(reward)
+        dones.append(done)
+    return torch.stack(frames), torch.stack(rewards), torch.stack(dones)
+
+
+@pytest.mark.parametrize("task", envs.builtin_tasks())
+def test_every_task_steps_with_the_documented_shapes(task):
+    env = envs.make(task, num_envs=4, seed=1)
+    obs = env.reset()
+    assert obs.shape == (4, 64, 64, 3) and obs.dtype == torch.uint8
+    obs, reward, done, info = env.step(torch.full((4,), 4))
+    assert obs.shape == (4, 64, 64, 3) and reward.dtype == torch.float32 and done.dtype == torch.bool
+    assert set(info) == {"level_seed", "prev_level_seed", "prev_level_complete", "episode_return", "episode_length"}
+    assert obs.float().mean() > 0  # something is drawn
+
+
+@pytest.mark.parametrize("task", GAMES)
+def test_same_seed_gives_bit_identical_streams(task):
+    a, b, c = rollout(task, 150), rollout(task, 150), rollout(task, 150, seed=1)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    assert not torch.equal(a[0], c[0])
+    assert a[2].any(), "no episode ended in 150 random steps"
+
+
+@pytest.mark.parametrize("task", GAMES)
+def test_auto_reset_moves_to_a_new_level_and_reports_the_episode(task):
+    env = envs.make(task, num_envs=16, seed=3)
+    env.reset()
+    gen = torch.Generator().manual_seed(0)
+    returns = torch.zeros(16)
+    lengths = torch.zeros(16, dtype=torch.int64)
+    for _ in range(400):
+        seeds_before = env.level_seed.clone()
+        _, reward, done, info = env.step(torch.randint(0, 15, (16,), generator=gen))
+        returns += reward
+        lengths += 1
+        assert torch.equal(info["prev_level_seed"], seeds_before)
+        assert torch.equal(info["level_seed"] != seeds_before, done)
+        assert torch.allclose(info["episode_return"][done], returns[done])
+        assert torch.equal(info["episode_length"][done], lengths[done])
+        assert (env.state["t"][done] == 0).all()
+        returns[done], lengths[done] = 0, 0
+
+
+def test_num_levels_and_start_level_bound_the_level_seeds():
+    env = envs.make("starpilot/original", num_envs=32, seed=0, num_levels=3, start_level=50)
+    env.reset()
+    seen = set(env.level_seed.tolist())
+    for _ in range(200):
+        _, _, _, info = env.step(torch.randint(0, 15, (32,)))
+        seen |= set(info["level_seed"].tolist())
+    assert seen == {50, 51, 52}
+
+
+def test_the_same_level_seed_gives_the_same_level():
+    a = envs.make("fruitbot/original", num_envs=4, seed=0, num_levels=1, start_level=7)
+    b = envs.make("fruitbot/original", num_envs=4, seed=9, num_levels=1, start_level=7)
+    assert torch.equal(a.reset(), b.reset())
+
+
+def test_evaluation_levels_differ_from_training_levels():
+    train = envs.make("starpilot/original", num_envs=64, seed=5)
+    held_out = envs.make("starpilot/original", num_envs=64, seed=5, levels="eval")
+    train.reset()
+    held_out.reset()
+    assert not set(train.level_seed.tolist()) & set(held_out.level_seed.tolist())
+
+
+@pytest.mark.parametrize("action, error, message", [
+    (torch.tensor([0, 1, 2, 15]), ValueError, r"actions must be in 0..14; got \[15\]"),
+    (torch.tensor([0, -1, 2, 3]), ValueError, r"got \[-1\]"),
+    (torch.tensor([0, 1, 2]), ValueError, r"shape \(4,\)"),
+    (torch.zeros(4, 1, dtype=torch.int64), ValueError, r"shape \(4,\)"),
+    (torch.tensor([0.0, 1.0, 2.0, 3.0]), TypeError, "must be integers"),
+])
+def test_bad_actions_are_errors_not_clipped(action, error, message):
+    env = envs.make("starpilot/original", num_envs=4)
+    env.reset()
+    with pytest.raises(error, match=message):
+        env.step(action)
+
+
+def test_bad_constructor_arguments_are_named():
+    with pytest.raises(ValueError, match="num_envs"):
+        envs.make("starpilot/original", num_envs=0)
+    with pytest.raises(ValueError, match="levels must be one of"):
+        envs.make("starpilot/original", num_envs=2, levels="test")
+    with pytest.raises(envs.ConfigError, match="unknown task"):
+        envs.make("starpilot/hard", num_envs=2)
+
+
+def test_monochrome_fallback_draws_flat_colours():
+    env = envs.make("starpilot/original", num_envs=2, monochrome=True)
+    obs = env.reset()
+    colours = {tuple(p) for p in obs.reshape(-1, 3).tolist()}
+    assert (127, 255, 127) in colours  # the agent's monochrome colour
+    assert len(colours) <= 8
