@@ -82,7 +82,18 @@ class VecGame:
         self.level_seed = self._level_seeds(self.env_index, self.episode)
         self.state = self.game.generate(self.level_seed)
         self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
+        self.next_seed = self._level_seeds(self.env_index, self.episode + 1)
+        self.next_level = self.game.generate(self.next_seed)
+        self.next_stale = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return self.render()
+
+    def _refresh_next_levels(self, envs: torch.Tensor) -> None:
+        """Pre-generate the next level of ``envs`` (one batched ``generate`` for all of them)."""
+        seeds = self._level_seeds(envs, self.episode[envs] + 1)
+        fresh = self.game.generate(seeds)
+        self.next_level = {k: v.index_copy(0, envs, fresh[k]) for k, v in self.next_level.items()}
+        self.next_seed = self.next_seed.index_copy(0, envs, seeds)
+        self.next_stale = self.next_stale.index_fill(0, envs, False)
 
     def step(self, action: torch.Tensor):
         """Advance every environment; finished ones start a new level at once.
@@ -105,11 +116,18 @@ class VecGame:
         self.episode_return = torch.where(done, 0.0, self.episode_return)
         ended = done.nonzero().squeeze(1)
         if ended.numel():
+            # Each environment's next level is generated ahead of time; swap it in, and only
+            # generate now for one whose next level was already used and not yet replaced.
+            used_up = ended[self.next_stale[ended]]
+            if used_up.numel():
+                self._refresh_next_levels(used_up)
+            state = {k: v.index_copy(0, ended, self.next_level[k][ended]) for k, v in state.items()}
+            self.level_seed = self.level_seed.index_copy(0, ended, self.next_seed[ended])
             self.episode = self.episode.index_add(0, ended, torch.ones_like(ended))
-            seeds = self._level_seeds(ended, self.episode[ended])
-            fresh = self.game.generate(seeds)
-            state = {k: v.index_copy(0, ended, fresh[k]) for k, v in state.items()}
-            self.level_seed = self.level_seed.index_copy(0, ended, seeds)
+            self.next_stale = self.next_stale.index_fill(0, ended, True)
+            stale = self.next_stale.nonzero().squeeze(1)
+            if stale.numel() >= max(1, self.num_envs // 8):  # amortise: regenerate in batches
+                self._refresh_next_levels(stale)
         self.state = state
         info["level_seed"] = self.level_seed
         return self.render(), reward, done, info

@@ -1,0 +1,372 @@
+"""FruitBot (Procgen, distribution mode "easy") as a batched torch program.
+
+Rules: ``procgen-games-spec.md`` §3 (and §1 for the shared engine). The task config
+(``envs.config.FruitbotConfig``) sets rewards, item counts, item sprites and the survival
+bonus (§5.4-5.7).
+
+State (every tensor has a leading ``[N]`` environment dimension):
+
+* ``t``      int64 ``[N]``: steps taken in this episode.
+* ``mob``    float32 ``[N, 3, 3]``: the moving things, planar: rows (x, y, w), columns
+  (older key, newer key, agent). For a key w is its age in steps; for the agent it is vx.
+  The agent's vertical motion never depends on the actions (§3.2), so its y comes from a
+  table indexed by ``t``, built with the original's float32 arithmetic: the agent reaches
+  the presents at exactly step 420. A key slot that holds no key is parked far below the
+  world (y = ``PARK``).
+* ``fire``   int64 ``[N]``: step of the last key throw (0 at reset).
+* ``boxes``  float32 ``[N, 4, M]``: planar (x, y, rx, ry) of everything the agent can
+  touch, in the original's list order: 10 barrier pieces (row by row, left then right),
+  10 presents, the fruit slots, then the treat slots. Items that do not exist or were
+  eaten are parked at y = ``PARK``, so they can be neither touched nor seen.
+* ``tiles``  float32 ``[N, 4, 140]``: the barriers as drawn, each piece split into
+  ``max(1, floor(w / 0.6))`` equal tiles (§1.10.4), 14 slots per row. Slots 0-69 hold the
+  tiles at most 7 px wide, slots 70-139 the rare wider ones (a piece 1.09-1.2 units wide
+  drawn as one tile); everything else is parked.
+* ``tex``    int64 ``[N, S]``: texture of every render slot of the main batch.
+
+Rendering uses two sprite batches: everything (stone cells, narrow barrier tiles,
+presents, fruits, treats, keys, agent) with an 8-px patch, which covers any box up to
+7 px wide, and the wide barrier tiles with a 10-px patch. Draw order follows §3.7:
+cells, barriers, presents, fruits, treats, keys (older first), agent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from envs import rng
+from envs.config import FruitbotConfig
+from envs.render import SpriteBatch, TextureSpec
+
+# --- world and physics constants (spec §3.8) ---------------------------------------------
+W, H = 10.0, 60.0
+AGENT_R = 0.4
+WALL_RY = 0.3
+NUM_ROWS = 5
+TILES_PER_ROW = 14  # a row has at most 13 + 1 tiles (see _tiles)
+NUM_TILES = NUM_ROWS * TILES_PER_ROW
+KEY_R, KEY_SPEED, KEY_LIFE, KEY_COOLDOWN = 0.25, 0.5, 8, 8
+SCALE = 6.4  # px per world unit (view 10 units wide)
+PATCH, WIDE_PATCH = 8, 10  # render patches: cover boxes up to 7 px / 9 px wide
+NARROW_RX = 0.54  # tiles with rx above this (3.46 px) go to the wide batch
+PARK = -1000.0  # y of slots that hold nothing
+CAND = 12  # placement candidates per item (the original redraws up to 100 times)
+ROUNDS = 8  # at most this many conflict-resolution rounds between items at placement time
+STREAM = 0  # envs.rng stream of level generation; draws are split by counter range
+
+_f32 = np.float32
+_R98 = _f32(_f32(AGENT_R) * _f32(0.98))  # half-width of the 98% box of the border test (§1.4)
+_SNAP_LO = float(_f32(AGENT_R))  # ceil(x - rx) + rx: a blocked move to the left
+_SNAP_HI = float(_f32(_f32(W) - _f32(AGENT_R)))  # floor(x + rx) - rx: a blocked move to the right
+
+
+def _right_limit() -> float:
+    """Largest float32 x with fl(x + 0.392) < 10; a sub-move to beyond it is blocked."""
+    x = _f32(W) - _R98
+    while _f32(x + _R98) >= _f32(W):
+        x = np.nextafter(x, _f32(-np.inf), dtype=_f32)
+    while _f32(np.nextafter(x, _f32(np.inf), dtype=_f32) + _R98) < _f32(W):
+        x = np.nextafter(x, _f32(np.inf), dtype=_f32)
+    return float(x)
+
+
+_X_HI = _right_limit()
+_X_LO = float(_R98)  # x' - 0.392 < 0 ⇔ x' < 0.392 exactly in IEEE arithmetic
+_ACCEL = float(_f32(_f32(0.5) * _f32(0.85)))  # mixrate · maxspeed (times the lateral input)
+
+
+def height_table(n: int) -> np.ndarray:
+    """Agent y after t steps, t = 0..n, in the original's float32 arithmetic (§1.3, §1.4)."""
+    f = _f32
+    acc = f(f(f(0.5) * f(0.85)) * f(0.2))
+    vy, y = f(0.0), f(AGENT_R)
+    out = [y]
+    for _ in range(n):
+        vy = f(f(0.5) * vy)
+        vy = f(vy + acc)
+        vy = f(0.9 * np.float64(vy))  # the original decays with a double constant
+        q = f(vy * f(0.25))
+        unblocked = 0
+        for _ in range(4):
+            ny = f(y + q)
+            if f(ny + _R98) >= f(H):  # the world's top (only reachable after the presents)
+                y = f(f(math.floor(f(ny + f(AGENT_R)))) - f(AGENT_R))
+            else:
+                y, unblocked = ny, unblocked + 1
+        vy = f(vy * f(unblocked / 4))
+        out.append(y)
+    return np.array(out, dtype=np.float32)
+
+
+# Pixel sizes (PNG headers of procgen's misc_assets) of every sprite a config may name.
+SPRITE_SIZE = {
+    "fruit1.png": (27, 28), "fruit2.png": (24, 30), "fruit3.png": (30, 22), "fruit4.png": (20, 31),
+    "fruit5.png": (23, 23), "fruit6.png": (22, 26), "food1.png": (14, 25), "food2.png": (28, 13),
+    "food3.png": (19, 19), "food4.png": (21, 20), "food5.png": (22, 24), "food6.png": (22, 22),
+    "present1.png": (26, 26), "present2.png": (26, 26), "present3.png": (26, 26),
+    "keyRed2.png": (32, 32), "robot_3Dblue.png": (148, 154), "tileStone_slope.png": (16, 16),
+    "playerShip2_blue.png": (112, 75), "towerDefense_tile295.png": (60, 60), "towerDefense_tile296.png": (68, 68),
+    "explosion1.png": (60, 60), "explosion2.png": (57, 56), "explosion3.png": (64, 63), "explosion4.png": (46, 45),
+    "explosion5.png": (53, 52), "spaceShips_001.png": (106, 80), "spaceShips_002.png": (101, 74),
+    "spaceShips_003.png": (100, 94), "spaceShips_004.png": (126, 108), "spaceShips_005.png": (136, 84),
+    "spaceShips_006.png": (94, 148), "spaceShips_007.png": (172, 151), "spaceShips_008.png": (100, 82),
+    "spaceShips_009.png": (114, 82), "spaceRockets_001.png": (122, 374), "spaceRockets_002.png": (157, 309),
+    "spaceRockets_003.png": (118, 315), "spaceRockets_004.png": (136, 369),
+}
+
+
+def fitted_half_extents(sprite: str) -> tuple[float, float]:
+    """Half-extents of a 1×1 item box shrunk to its sprite's aspect ratio (§3.3 step 7)."""
+    w, h = SPRITE_SIZE.get(sprite, (1, 1))
+    ar = _f32(_f32(w) / _f32(h))
+    if ar > 1:
+        return 0.5, float(_f32(_f32(0.5) / ar))
+    return float(_f32(_f32(0.5) * ar)), 0.5
+
+
+# Procgen image type ids, for the monochrome colours (spec Appendix A).
+T_AGENT, T_BARRIER, T_CELL, T_KEY, T_TREAT, T_FRUIT, T_PRESENT = 0, 1, 2, 3, 4, 7, 12
+TEX_AGENT, TEX_BARRIER, TEX_CELL, TEX_KEY, TEX_PRESENT = 0, 1, 2, 3, 4
+
+# Out-of-world cells that can come into view: row -1 below the world and rows 60..68 above
+# it, columns 0..9 (columns -1 and 10 stay just outside the canvas). Drawn x-major, as the
+# original's grid loop does; each covers its unit square grown by 0.02 on every side.
+CELL_EPS = 0.02
+CELLS = [(cx, cy) for cx in range(10) for cy in [-1] + list(range(60, 69))]
+NUM_CELLS = len(CELLS)
+
+
+class Fruitbot:
+    """The FruitBot game (spec §3) for ``envs.core.VecGame``."""
+
+    def __init__(self, config: FruitbotConfig, device: torch.device):
+        self.config = config
+        self.device = dev = torch.device(device)
+        f32 = dict(device=dev, dtype=torch.float32)
+        i64 = dict(device=dev, dtype=torch.int64)
+        self.num_fruit, self.num_treat = config.fruit_count[1], config.treat_count[1]
+        self.num_items = C = self.num_fruit + self.num_treat
+        nb = 2 * NUM_ROWS
+
+        # textures: agent, barrier, stone cell, key, present, treats…, fruits…
+        self.textures = [TextureSpec("robot_3Dblue.png", T_AGENT), TextureSpec("tileStone_slope.png", T_BARRIER),
+                         TextureSpec("tileStone_slope.png", T_CELL), TextureSpec("keyRed2.png", T_KEY),
+                         TextureSpec("present1.png", T_PRESENT)]
+        tex_treat0 = len(self.textures)
+        self.textures += [TextureSpec(s, T_TREAT, i) for i, s in enumerate(config.treat_sprites)]
+        tex_fruit0 = len(self.textures)
+        self.textures += [TextureSpec(s, T_FRUIT, i) for i, s in enumerate(config.fruit_sprites)]
+        self.tex_radii = torch.tensor([fitted_half_extents(s.file) for s in self.textures], **f32)  # [T, 2]
+
+        # step tables
+        self.accel = torch.tensor([-_ACCEL] * 3 + [0.0] * 3 + [_ACCEL] * 3 + [0.0] * 6, **f32)  # by action
+        self.heights = torch.as_tensor(height_table(1001), **f32)  # y by t (episodes end at t = 420)
+        rew = [0.0] * nb + [config.present_reward] * 10
+        rew += [config.fruit_reward] * self.num_fruit + [config.treat_reward] * self.num_treat
+        self.box_reward = torch.tensor(rew, **f32)
+        self.edible = torch.arange(nb + 10 + C, **i64) >= nb + 10
+        self.mob_radius = torch.tensor([KEY_R, KEY_R, AGENT_R], **f32)
+        self.mob_step = torch.tensor([[0.0] * 3, [KEY_SPEED, KEY_SPEED, 0.0], [1.0, 1.0, 0.0]], **f32)[None]
+        self.y_row = torch.tensor([False, True, False, False], device=dev)[None, :, None]
+        self.no_key = torch.tensor([[0.0], [PARK], [99.0]], **f32)[None]  # [1, 3, 1]
+
+        # generation tables
+        self.presents = torch.tensor([[i + 0.5 for i in range(10)], [H - 0.5] * 10, [0.5] * 10, [0.5] * 10], **f32)
+        self.row_ids = torch.arange(NUM_ROWS, **i64)
+        self.tile_k = torch.arange(TILES_PER_ROW, **f32)
+        self.cand_k = torch.arange(CAND, **i64)
+        self.earlier = torch.ones(C, C, device=dev, dtype=torch.bool).triu(1)  # [i, j]: i is placed before j
+        self.item_j = torch.cat([torch.arange(self.num_fruit, **i64), torch.arange(self.num_treat, **i64)])
+        self.is_fruit = torch.arange(C, **i64) < self.num_fruit
+        self.item_tex0 = torch.where(self.is_fruit, tex_fruit0, tex_treat0)
+        self.num_themes = torch.where(self.is_fruit, len(config.fruit_sprites), len(config.treat_sprites))
+        lo = torch.tensor([config.fruit_count[0], config.treat_count[0]], **i64)
+        self.count_lo, self.count_span = lo, torch.tensor([config.fruit_count[1] + 1, config.treat_count[1] + 1], **i64) - lo
+        # draws: agent x, 36 partition cells, 5 gaps, 5 left widths, 2 counts | 2 per candidate, 1 theme per item
+        self.head_draws = 1 + 36 + 2 * NUM_ROWS + 2
+        self.num_draws = self.head_draws + C * (2 * CAND + 1)
+        self._flat_base: dict[int, torch.Tensor] = {}
+        self.agent_box = torch.tensor([0.0, AGENT_R, AGENT_R, AGENT_R], **f32)[None, :, None]
+        self.fresh_mob = torch.tensor([[0.0, 0.0, 0.0], [PARK, PARK, AGENT_R], [99.0, 99.0, 0.0]], **f32)[None]
+
+        # render tables
+        cells = torch.tensor([[cx + 0.5, cy + 0.5, 0.5 + CELL_EPS, 0.5 + CELL_EPS] for cx, cy in CELLS], **f32)
+        self.cells = cells.T.contiguous()[None]  # [1, 4, NUM_CELLS]
+        self.num_slots = S = NUM_CELLS + NUM_TILES + 10 + C + 3
+        self.order = torch.arange(S, **i64)[None]
+        self.wide_order = torch.arange(NUM_CELLS, NUM_CELLS + NUM_TILES, **i64)[None]
+        self.wide_tex = torch.full((1, NUM_TILES), TEX_BARRIER, **i64)
+        self.always = torch.ones(1, 1, device=dev, dtype=torch.bool)
+        self.mob_rxy = torch.tensor([[KEY_R, KEY_R, AGENT_R]] * 2, **f32)[None]  # [1, 2, 3]
+        self.tex_head = torch.tensor([TEX_CELL] * NUM_CELLS + [TEX_BARRIER] * NUM_TILES + [TEX_PRESENT] * 10, **i64)
+        self.tex_tail = torch.tensor([TEX_KEY, TEX_KEY, TEX_AGENT], **i64)
+
+    # ------------------------------------------------------------------------------------
+    def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Fresh levels (§3.3). One counter-based stream per level seed; each use of it
+        (agent, walls, counts, item candidates, item themes) reads its own counter range,
+        and the layout part comes first, so the agent and walls of a seed are the same in
+        every FruitBot task."""
+        N, C = level_seed.shape[0], self.num_items
+        bits = rng.hash_bits(level_seed.to(self.device), STREAM, self.num_draws)  # [N, n]
+        u = (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))  # as rng.uniform
+
+        ax = u[:, 0] * (W - 2 * AGENT_R) + AGENT_R
+        part = ((bits[:, 1:37, None] % NUM_ROWS) == self.row_ids).sum(1)  # partition(36, 5)
+        h = (part + 4).cumsum(1).to(torch.float32)  # row heights, the last at 56
+        gap = (0.2 + 0.2 * u[:, 37:42]) * W
+        w1 = u[:, 42:47] * (W - gap)
+        w2 = W - w1 - gap
+        half = torch.stack([w1, w2], 2) * 0.5  # [N, 5, 2]
+        pieces = torch.stack([torch.stack([half[..., 0], W - half[..., 1]], 2), h[..., None].expand(N, NUM_ROWS, 2),
+                              half, torch.full_like(half, WALL_RY)], 1).view(N, 4, 2 * NUM_ROWS)
+        walls = torch.cat([pieces, self.presents.expand(N, 4, 10)], 2)
+        if C:
+            items, tex_items = self._items(bits, u, ax, walls)
+            boxes = torch.cat([walls, items], 2)
+        else:
+            boxes, tex_items = walls, self.item_tex0.expand(N, 0)
+
+        mob = self.fresh_mob.repeat(N, 1, 1)
+        mob[:, 0, 2] = ax
+        t = torch.zeros(N, device=self.device, dtype=torch.int64)
+        return {"t": t, "mob": mob, "fire": torch.zeros_like(t), "boxes": boxes, "tiles": self._tiles(w1, w2, gap, h),
+                "tex": torch.cat([self.tex_head.expand(N, -1), tex_items, self.tex_tail.expand(N, 3)], 1)}
+
+    def _tiles(self, w1, w2, gap, h):
+        """Barrier tiles (§1.10.4, tile ratio 1): [N, 4, 2·70].
+
+        A row has at most 14 tiles: floor(w1/0.6) + floor(w2/0.6) ≤ 13 as w1 + w2 ≤ 8, plus
+        one when a piece is narrower than 0.6 (it still gets a tile)."""
+        n1 = torch.clamp(torch.floor(w1 / (2 * WALL_RY)), min=1)[..., None]  # [N, 5, 1]
+        n2 = torch.clamp(torch.floor(w2 / (2 * WALL_RY)), min=1)[..., None]
+        k = self.tile_k
+        left = k < n1  # [N, 5, 14]
+        width = torch.where(left, w1[..., None] / n1, w2[..., None] / n2)
+        x = torch.where(left, k + 0.5, k - n1 + 0.5) * width + torch.where(left, 0.0, (w1 + gap)[..., None])
+        y = torch.where(k < n1 + n2, h[..., None], PARK)
+        rx = width * 0.5
+        wide = rx > NARROW_RX
+        yy = torch.stack([torch.where(wide, PARK, y), torch.where(wide, y, PARK)], 1)  # [N, 2, 5, 14]
+        tiles = torch.stack([x[:, None].expand_as(yy), yy, rx[:, None].expand_as(yy), torch.full_like(yy, WALL_RY)], 1)
+        return tiles.view(h.shape[0], 4, 2 * NUM_TILES)
+
+    def _items(self, bits, u, ax, walls):
+        """Fruits then treats by vectorised rejection sampling (§3.3 steps 4, 6, 7).
+
+        Each item has CAND candidate 1×1 boxes; a candidate is admissible when it misses the
+        agent, the barriers and the presents, and an item first takes its first admissible
+        one. Then, for ROUNDS rounds, every item that overlaps a live item placed before it
+        moves on to its next admissible candidate; that is the original's "redraw until free
+        of everything placed before". An item with no candidate left keeps the last one, as
+        the original keeps its 100th draw. An item still overlapping an earlier one after the
+        rounds is dropped (never seen in 20,000 levels of any built-in task). Boxes are then shrunk to the
+        sprite's aspect ratio."""
+        N, C, K = bits.shape[0], self.num_items, CAND
+        hd = self.head_draws
+        counts = self.count_lo + bits[:, hd - 2: hd] % self.count_span  # [N, 2] fruits, treats
+        live = self.item_j < torch.where(self.is_fruit, counts[:, :1], counts[:, 1:])  # [N, C]
+
+        cx = u[:, hd: hd + C * K].view(N, C, K) * (W - 1) + 0.5  # rand_pos(0.5, 0, W)
+        cy = u[:, hd + C * K: hd + 2 * C * K].view(N, C, K) * (H - 1) + 0.5  # rand_pos(0.5, 0, H)
+        # admissible: misses the barrier pieces and the agent (one box list), and the presents (y ≤ 58.5)
+        obst = torch.cat([walls[:, :, :2 * NUM_ROWS], self.agent_box.expand(N, 4, 1)], 2)  # [N, 4, 11]
+        obst[:, 0, -1] = ax
+        o = obst[:, :, None, None, :]  # [N, 4, 1, 1, 11]
+        near = (((cx[..., None] - o[:, 0]).abs() < o[:, 2] + 0.5) & ((cy[..., None] - o[:, 1]).abs() < o[:, 3] + 0.5)).any(-1)
+        ok = ~(near | (cy > H - 1.5))  # [N, C, K]
+        first = torch.where(ok, self.cand_k, K).flip(-1).cummin(-1).values.flip(-1)  # first admissible ≥ k
+        nxt = torch.cat([first[..., 1:], torch.full_like(first[..., :2], K)], -1).view(-1)  # first admissible > k
+        ptr = first[..., 0]
+        flat_xy = torch.stack([cx, cy], -1)
+        flat_xy = torch.cat([flat_xy, flat_xy[:, :, -1:]], 2).view(-1, 2)  # candidate K repeats the last draw
+        base = self._flat_base.get(N)
+        if base is None:
+            base = self._flat_base[N] = torch.arange(N * C, device=self.device).view(N, C) * (K + 1)
+        blocker = self.earlier & live[:, :, None]
+        for r in range(ROUNDS + 1):
+            idx = base + ptr
+            xy = flat_xy[idx]  # [N, C, 2]
+            clash = (((xy[:, :, None] - xy[:, None]).abs().amax(-1) < 1) & blocker).any(1)
+            if r == ROUNDS or not bool(clash.any()):
+                break  # usually after 1-3 rounds: checking costs less than the rounds it saves
+            ptr = torch.where(clash, nxt[idx], ptr)
+
+        theme = bits[:, -C:] % self.num_themes
+        tex = self.item_tex0 + theme
+        r = self.tex_radii[tex]  # [N, C, 2]
+        y = torch.where(live & ~clash, xy[..., 1], PARK)
+        return torch.stack([xy[..., 0], y, r[..., 0], r[..., 1]], 1), tex
+
+    # ------------------------------------------------------------------------------------
+    def step(self, state, action):
+        t = state["t"] + 1
+        mob = state["mob"]
+        x, vx = mob[:, 0, 2], mob[:, 2, 2]
+
+        # lateral velocity, then four border-clamped sub-moves (§1.3, §1.4)
+        vx = (vx * 0.5 + self.accel[action]).double().mul(0.9).float()
+        q = vx * 0.25
+        snap = torch.where(q > 0, _SNAP_HI, _SNAP_LO)
+        blocked = torch.zeros_like(vx)
+        for _ in range(4):
+            nx = x + q
+            b = nx.clamp(_X_LO, _X_HI) != nx
+            x = torch.where(b, snap, nx)
+            blocked = blocked + b
+        vx = vx * ((4 - blocked) * 0.25)
+        y = self.heights[t]
+
+        # keys move up and age (§1.5); then one overlap test of keys and agent with every box
+        mob = torch.cat([mob[:, :, :2] + self.mob_step[:, :, :2], torch.stack([x, y, vx], 1)[..., None]], 2)
+        boxes = state["boxes"]
+        hit = (((boxes[:, None, 0] - mob[:, 0, :, None]).abs() < boxes[:, None, 2] + self.mob_radius[:, None])
+               & ((boxes[:, None, 1] - mob[:, 1, :, None]).abs() < boxes[:, None, 3] + self.mob_radius[:, None]))
+        nb = 2 * NUM_ROWS
+        key_gone = hit[:, :2, :nb].any(2) | (mob[:, 2, :2] > KEY_LIFE) | (mob[:, 1, :2] > H + KEY_R)  # [N, 2]
+        hit = hit[:, 2]  # the agent's
+        reward = (hit * self.box_reward).sum(1)
+        wall = hit[:, :nb].any(1)
+        complete = hit[:, nb: nb + 10].any(1)
+        if self.config.survival_bonus:
+            reward = reward + torch.where(wall, 0.0, self.config.survival_bonus)
+        boxes = torch.where((hit & self.edible)[:, None] & self.y_row, PARK, boxes)
+
+        # throw a key (action 9) at most every 8 steps, from the agent's centre (§3.5 step 7)
+        keys = torch.where(key_gone[:, None], self.no_key, mob[:, :, :2])
+        throw = (action == 9) & (t - state["fire"] >= KEY_COOLDOWN)
+        new_key = torch.stack([x, y, torch.zeros_like(x)], 1)[..., None]
+        keys = torch.where(throw[:, None, None], torch.cat([keys[:, :, 1:], new_key], 2), keys)
+        mob = torch.cat([keys, mob[:, :, 2:]], 2)
+
+        new_state = {"t": t, "mob": mob, "fire": torch.where(throw, t, state["fire"]), "boxes": boxes,
+                     "tiles": state["tiles"], "tex": state["tex"]}
+        return new_state, reward, wall | complete, complete
+
+    # ------------------------------------------------------------------------------------
+    def camera(self, state):
+        y = state["mob"][:, 1, 2]
+        return torch.full_like(y, W / 2), y + (W / 2 - 2 * AGENT_R), SCALE
+
+    def sprites(self, state):
+        N, S = state["t"].shape[0], self.num_slots
+        mob = state["mob"]
+        allb = torch.cat([self.cells.expand(N, 4, NUM_CELLS), state["tiles"][:, :, :NUM_TILES], state["boxes"][:, :, 2 * NUM_ROWS:],
+                          torch.cat([mob[:, :2], self.mob_rxy.expand(N, 2, 3)], 1), state["tiles"][:, :, NUM_TILES:]], 2)
+        x, y, rx, ry = allb.unbind(1)
+        lo = mob[:, 1, 2:] - 2 * AGENT_R  # the view spans agent.y - 0.8 .. agent.y + 9.2
+        visible = (y + ry > lo) & (y - ry < lo + W)
+        a, w = S - 1, S  # the agent's slot; the wide tiles follow it
+        main = SpriteBatch(x=x[:, :a], y=y[:, :a], rx=rx[:, :a], ry=ry[:, :a], texture=state["tex"][:, :a],
+                           order=self.order[:, :a].expand(N, a), visible=visible[:, :a], patch=PATCH)
+        # the robot faces right in its file and is drawn turned by -π/2 (facing up): 3 clockwise quarter turns
+        agent = SpriteBatch(x=x[:, a:w], y=y[:, a:w], rx=rx[:, a:w], ry=ry[:, a:w], texture=state["tex"][:, a:],
+                            order=self.order[:, a:].expand(N, 1), visible=self.always[:, :1].expand(N, 1), patch=PATCH,
+                            quarter_turns=3)
+        wide = SpriteBatch(x=x[:, w:], y=y[:, w:], rx=rx[:, w:], ry=ry[:, w:], texture=self.wide_tex.expand(N, NUM_TILES),
+                           order=self.wide_order.expand(N, NUM_TILES), visible=visible[:, w:], patch=WIDE_PATCH)
+        # wide tiles are rare (a piece 1.09-1.2 units wide); skip their batch when none is in view
+        return [main, agent, wide] if bool(wide.visible.any()) else [main, agent]
