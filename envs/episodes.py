@@ -38,18 +38,19 @@ class EpisodeStats:
 
 
 def collect_episodes(env, policy, episodes: int, progress=None) -> EpisodeStats:
-    """Run ``policy`` (step index → actions) on ``env`` until ``episodes`` episodes are done.
+    """Run ``policy`` ((step index, observations) → actions) on ``env`` until ``episodes``
+    episodes are done.
 
     ``env`` is a ``VecGame`` or a ``ProcgenRef``; ``progress(done_so_far)`` is called as
     episodes finish when given.
     """
     per_env = math.ceil(episodes / env.num_envs)
     found: list[list[tuple[float, int, bool]]] = [[] for _ in range(env.num_envs)]
-    env.reset()
+    obs = env.reset()
     start, step, counted = time.perf_counter(), 0, 0
     while counted < per_env * env.num_envs:
-        actions = torch.as_tensor(policy(step))
-        _, _, done, info = env.step(actions)
+        actions = torch.as_tensor(policy(step, obs))
+        obs, _, done, info = env.step(actions)
         step += 1
         ended = done.nonzero().squeeze(1).cpu().tolist()
         if ended:

@@ -1,5 +1,6 @@
-"""Open-loop policies for inspecting tasks: they need no observation, so the same policy
-can drive our engine and the real Procgen and the two can be compared episode for episode."""
+"""Open-loop policies for inspecting tasks: they ignore the observation, so the same policy
+can drive our engine and the real Procgen and the two can be compared episode for episode.
+A policy is called as ``policy(step, obs)``, like the closed-loop ones of ``crl_merge.evaluate``."""
 
 from __future__ import annotations
 
@@ -7,23 +8,23 @@ from typing import Callable
 
 import numpy as np
 
-Policy = Callable[[int], np.ndarray]  # step index -> actions [num_envs], int64
+Policy = Callable[[int, object], np.ndarray]  # (step index, observations) -> actions [num_envs], int64
 
 
 def _constant(action: int):
     def make(num_envs: int, seed: int) -> Policy:
-        return lambda step: np.full(num_envs, action, dtype=np.int64)
+        return lambda step, obs=None: np.full(num_envs, action, dtype=np.int64)
     return make
 
 
 def _random(num_envs: int, seed: int) -> Policy:
     gen = np.random.default_rng(seed)
-    return lambda step: gen.integers(0, 15, num_envs, dtype=np.int64)
+    return lambda step, obs=None: gen.integers(0, 15, num_envs, dtype=np.int64)
 
 
 def _zigzag(num_envs: int, seed: int) -> Policy:
     """Eight steps left, eight steps right, and so on."""
-    return lambda step: np.full(num_envs, 1 if (step // 8) % 2 == 0 else 7, dtype=np.int64)
+    return lambda step, obs=None: np.full(num_envs, 1 if (step // 8) % 2 == 0 else 7, dtype=np.int64)
 
 
 POLICIES: dict[str, tuple[Callable[[int, int], Policy], str]] = {

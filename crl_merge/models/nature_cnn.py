@@ -1,0 +1,82 @@
+"""NatureCNN (Mnih et al., 2015) as the thesis uses it: actor and critic are two separate
+networks of this shape, differing only in the output layer (15 logits or 1 value).
+
+conv 32×8×8 s4 → conv 64×4×4 s2 → conv 64×3×3 s1 → flatten → fc 512 → head; ReLU
+between layers, no padding. Input: ``uint8 [N, 64, 64, 3]`` frames, scaled to [0, 1].
+Parameter names (``conv1 … conv3``, ``fc``, ``head``) are what permutation specs and
+checkpoints refer to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from envs.core import NUM_ACTIONS
+
+IMAGE_SHAPE = (64, 64, 3)
+FLATTEN_CHANNELS, FLATTEN_HEIGHT, FLATTEN_WIDTH = 64, 4, 4  # conv3's output on a 64×64 frame
+
+
+class NatureCNN(nn.Module):
+    def __init__(self, out_dim: int):
+        super().__init__()
+        self.out_dim = out_dim
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=8, stride=4)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=4, stride=2)
+        self.conv3 = nn.Conv2d(64, FLATTEN_CHANNELS, kernel_size=3, stride=1)
+        self.fc = nn.Linear(FLATTEN_CHANNELS * FLATTEN_HEIGHT * FLATTEN_WIDTH, 512)
+        self.head = nn.Linear(512, out_dim)
+
+    def features(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Post-ReLU activations of every hidden layer (for activation matching and analysis)."""
+        x = obs.permute(0, 3, 1, 2).float() / 255.0
+        out = {"conv1": torch.relu(self.conv1(x))}
+        out["conv2"] = torch.relu(self.conv2(out["conv1"]))
+        out["conv3"] = torch.relu(self.conv3(out["conv2"]))
+        out["fc"] = torch.relu(self.fc(out["conv3"].flatten(1)))
+        return out
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(obs)["fc"])
+
+
+def init_like_sb3(model: NatureCNN, head_gain: float) -> NatureCNN:
+    """Orthogonal initialisation as stable-baselines3's ``ActorCriticPolicy`` does it
+    (``ortho_init=True``): gain √2 for the feature layers, ``head_gain`` for the output
+    layer (0.01 for the action logits, 1 for the value), biases zero."""
+    for layer in (model.conv1, model.conv2, model.conv3, model.fc):
+        nn.init.orthogonal_(layer.weight, gain=math.sqrt(2))
+        nn.init.zeros_(layer.bias)
+    nn.init.orthogonal_(model.head.weight, gain=head_gain)
+    nn.init.zeros_(model.head.bias)
+    return model
+
+
+def make_actor(seed: int | None = None) -> NatureCNN:
+    """A freshly initialised actor (15 logits); ``seed`` fixes its weights."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return init_like_sb3(NatureCNN(NUM_ACTIONS), head_gain=0.01)
+
+
+def make_critic(seed: int | None = None) -> NatureCNN:
+    """A freshly initialised critic (1 value); ``seed`` fixes its weights."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed + 1_000_003)  # a different stream from the actor's
+        return init_like_sb3(NatureCNN(1), head_gain=1.0)
+
+
+PARAMETER_GROUPS = {
+    "conv": r"^conv[123]\.",
+    "conv1": r"^conv1\.",
+    "conv2": r"^conv2\.",
+    "conv3": r"^conv3\.",
+    "fc": r"^fc\.",
+    "head": r"^head\.",
+}
+"""Layer groups by name pattern, for merging a subset of the parameters."""
