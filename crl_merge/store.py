@@ -1,0 +1,151 @@
+"""The run store: one folder per run, every artifact written atomically and recorded in the
+run's ``manifest.json``; what is recorded is finished, what is not is redone.
+
+    store = RunStore("runs")
+    run = store.run("starpilot", "quick", "train", "dodge", "s00", spec={...})
+    if not run.has("actor"):
+        run.save_model("actor", actor, steps=...)
+
+An artifact is recorded only after its files are complete on disk, so a crash at any point
+leaves either a recorded, complete artifact or none. A run folder remembers the ``spec``
+it was made for; opening it with a different spec is an error that names the keys that
+differ, so changed settings never silently reuse stale results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from crl_merge.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint, save_model
+from crl_merge.files import atomic_write_json
+
+MANIFEST = "manifest.json"
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+
+
+class StoreError(Exception):
+    """A run folder that cannot be used as asked."""
+
+
+def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Keys (dotted) whose values differ between two nested specs."""
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += spec_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} in the store, {b!r} now")
+    return diffs
+
+
+class Run:
+    """One run's folder and manifest."""
+
+    def __init__(self, path: Path, spec: dict):
+        self.path = path
+        self.spec = json.loads(json.dumps(spec))  # as it will read back from JSON
+        manifest_path = path / MANIFEST
+        if manifest_path.is_file():
+            try:
+                self.manifest = json.loads(manifest_path.read_text())
+            except json.JSONDecodeError as e:
+                raise StoreError(f"{manifest_path}: unreadable manifest ({e})") from e
+            diffs = spec_differences(self.manifest.get("spec", {}), self.spec)
+            if diffs:
+                raise StoreError(f"{path} was made for other settings ({'; '.join(diffs)}); "
+                                 "delete the folder or use another store (--store)")
+        else:
+            self.manifest = {"spec": self.spec, "artifacts": {}, "created": time.time()}
+            path.mkdir(parents=True, exist_ok=True)
+            self._write_manifest()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _write_manifest(self) -> None:
+        atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def record(self, artifact: str, files: list[str], **info) -> None:
+        """Mark ``artifact`` finished, made of ``files`` (relative to the run folder)."""
+        missing = [f for f in files if not (self.path / f).is_file()]
+        if missing:
+            raise StoreError(f"{self.path}: cannot record {artifact!r}, files missing: {missing}")
+        self.manifest["artifacts"][artifact] = {"files": files, "recorded": time.time(), **info}
+        self._write_manifest()
+
+    def forget(self, artifact: str) -> None:
+        if self.manifest["artifacts"].pop(artifact, None) is not None:
+            self._write_manifest()
+
+    def has(self, artifact: str) -> bool:
+        entry = self.manifest["artifacts"].get(artifact)
+        return entry is not None and all((self.path / f).is_file() for f in entry["files"])
+
+    def info(self, artifact: str) -> dict:
+        if not self.has(artifact):
+            raise StoreError(f"{self.path}: no finished artifact {artifact!r}; it has {sorted(self.manifest['artifacts'])}")
+        return self.manifest["artifacts"][artifact]
+
+    # -- typed artifacts ----------------------------------------------------------------
+    def save_model(self, artifact: str, model: nn.Module, **meta) -> None:
+        save_model(self.path / artifact, model, **meta)
+        self.record(artifact, [f"{artifact}.safetensors", f"{artifact}.json"])
+
+    def load_model(self, artifact: str, device="cpu") -> tuple[nn.Module, dict]:
+        self.info(artifact)
+        return load_model(self.path / artifact, device)
+
+    def save_tensors(self, artifact: str, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        save_checkpoint(self.path / artifact, tensors, meta)
+        self.record(artifact, [f"{artifact}.safetensors", f"{artifact}.json"])
+
+    def load_tensors(self, artifact: str, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
+        self.info(artifact)
+        return load_checkpoint(self.path / artifact, device)
+
+    def save_json(self, artifact: str, obj) -> None:
+        atomic_write_json(self.path / f"{artifact}.json", obj)
+        self.record(artifact, [f"{artifact}.json"])
+
+    def load_json(self, artifact: str):
+        self.info(artifact)
+        path = self.path / f"{artifact}.json"
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{path}: unreadable ({e})") from e
+
+
+class RunStore:
+    """A folder of runs, addressed by name parts (suite, preset, kind, task, seeds, …)."""
+
+    def __init__(self, root: str | Path = "runs"):
+        self.root = Path(root)
+
+    def path(self, *parts: str) -> Path:
+        for part in parts:
+            if not _NAME_PART.match(str(part)):
+                raise StoreError(f"run name part {part!r} must be letters, digits and . _ = + - "
+                                 "(and not start with a symbol)")
+        return self.root.joinpath(*map(str, parts))
+
+    def run(self, *parts: str, spec: dict) -> Run:
+        return Run(self.path(*parts), spec)
+
+    def existing(self, *parts: str) -> Run | None:
+        """The run at ``parts`` with the spec it was made for, or None if there is none."""
+        path = self.path(*parts)
+        if not (path / MANIFEST).is_file():
+            return None
+        return Run(path, json.loads((path / MANIFEST).read_text())["spec"])
+
+
+__all__ = ["RunStore", "Run", "StoreError", "CheckpointError", "spec_differences"]
