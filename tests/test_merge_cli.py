@@ -1,0 +1,97 @@
+"""``crl-merge merge``: merges checkpoints read with their sidecars, writes the merged model
+with its provenance, and refuses bad input with a clear error."""
+
+import argparse
+import json
+
+import pytest
+import torch
+from merge_helpers import one_thread, random_actor, random_dt  # noqa: F401 (fixture)
+
+from crl_merge.checkpoint import CheckpointError, load_model, save_model
+from crl_merge.merge import apply_permutation, random_permutation, spec_for
+from crl_merge.merge.cli import add_commands
+
+
+def run(*argv):
+    parser = argparse.ArgumentParser(prog="crl-merge")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["merge", *map(str, argv)])
+    return args.func(args)
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    """A: an actor; B: a permuted copy of A; C: another actor; D: a Decision Transformer."""
+    actor = random_actor(0)
+    spec = spec_for(actor)
+    copy = random_actor(0)
+    copy.load_state_dict(apply_permutation(spec, random_permutation(spec, 1), actor.state_dict()))
+    paths = {name: tmp_path / f"{name}.safetensors" for name in "ABCD"}
+    for name, model in zip("ABCD", (actor, copy, random_actor(2), random_dt(0))):
+        save_model(paths[name], model, task="starpilot/dodge" if name != "D" else "hopper")
+    return paths
+
+
+def test_rebasin_of_a_permuted_copy_writes_back_the_original_with_provenance(checkpoints, tmp_path, capsys):
+    out = tmp_path / "merged.safetensors"
+    assert run("rebasin", checkpoints["A"], checkpoints["B"], "--alpha", "0.25", "--seed", "3", "-o", out) == 0
+    merged, meta = load_model(out)
+    original, _ = load_model(checkpoints["A"])
+    torch.testing.assert_close(merged.state_dict(), original.state_dict(), atol=1e-6, rtol=1e-6)
+    provenance = meta["merge"]
+    assert provenance["method"] == "rebasin" and provenance["alpha"] == 0.25 and provenance["seed"] == 3
+    assert [s["path"] for s in provenance["sources"]] == [str(checkpoints["A"]), str(checkpoints["B"])]
+    sidecar_a = json.loads(checkpoints["A"].with_suffix(".json").read_text())
+    assert provenance["sources"][0]["sha256"] == sidecar_a["weights"]["sha256"]
+    assert provenance["objective"][-1] > provenance["objective"][0]
+    assert provenance["l2_after"] < 1e-6 < provenance["l2_before"]
+    assert meta["architecture"] == sidecar_a["architecture"]
+    assert "weight matching: objective" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("average", []), ("interpolate", ["--alpha", "0.5"]), ("task-arithmetic", ["--base", "C", "--scale", "0.5"]),
+    ("ties", ["--base", "C", "--density", "1", "--scale", "0.5"]),
+])
+def test_methods_on_two_checkpoints(checkpoints, tmp_path, method, extra):
+    """With these settings every method gives the plain mean of A and C (TIES with density 1
+    and C as the base: one task vector, A − C, half of it added to C)."""
+    extra = [str(checkpoints[x]) if x in checkpoints else x for x in extra]
+    second = "C" if method in ("average", "interpolate") else None
+    sources = [checkpoints["A"]] + ([checkpoints[second]] if second else [])
+    out = tmp_path / f"{method}.safetensors"
+    run(method, *sources, *extra, "-o", out)
+    merged, meta = load_model(out)
+    a, _ = load_model(checkpoints["A"])
+    c, _ = load_model(checkpoints["C"])
+    for n, value in merged.state_dict().items():
+        torch.testing.assert_close(value, (a.state_dict()[n] + c.state_dict()[n]) / 2, atol=1e-6, rtol=1e-5)
+    assert meta["merge"]["method"] == method
+
+
+def test_a_subset_is_recorded_and_respected(checkpoints, tmp_path):
+    out = tmp_path / "conv3.safetensors"
+    run("interpolate", checkpoints["A"], checkpoints["C"], "--subset", "conv3", "--alpha", "0", "-o", out)
+    merged, meta = load_model(out)
+    a, _ = load_model(checkpoints["A"])
+    c, _ = load_model(checkpoints["C"])
+    assert torch.equal(merged.conv3.weight, c.conv3.weight) and torch.equal(merged.fc.weight, a.fc.weight)
+    assert meta["merge"]["subset"] == ["conv3"]
+
+
+@pytest.mark.parametrize("argv, error, message", [
+    (["interpolate", "A", "C", "--alpha", "1.5"], ValueError, r"alpha must be a number in \[0, 1\], got 1.5"),
+    (["interpolate", "A", "D"], ValueError, "different architectures: .*A.safetensors is nature_cnn"),
+    (["rebasin", "A", "B", "C"], ValueError, "exactly two checkpoints"),
+    (["average", "A", "C", "--alpha", "0.3"], ValueError, "--alpha applies to interpolate and rebasin"),
+    (["task-arithmetic", "A"], ValueError, "--base is needed"),
+    (["interpolate", "A", "C", "--subset", "attention"], ValueError, "'attention' matches no parameter"),
+    (["interpolate", "A", "missing"], CheckpointError, "sidecar missing"),
+])
+def test_bad_input_is_refused_with_a_clear_error(checkpoints, tmp_path, argv, error, message):
+    argv = [str(checkpoints[x]) if x in checkpoints else x for x in argv]
+    argv = [str(tmp_path / "missing.safetensors") if x == "missing" else x for x in argv]
+    with pytest.raises(error, match=message):
+        run(*argv, "-o", tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
