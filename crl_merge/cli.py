@@ -1,96 +1,33 @@
-"""The ``crl-merge`` command line. ``make`` targets call it."""
+"""The ``crl-merge`` command line. ``make`` targets call it; ``crl-merge --help`` lists the commands."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from crl_merge.commands import envs as env_commands
+from crl_merge.commands import train as train_commands
 
-
-def _env_stats(args) -> int:
-    import envs
-    from envs.episodes import collect_episodes
-    from envs.policies import make_policy
-
-    if args.backend == "procgen":
-        from envs.procgen_ref import ProcgenRef
-
-        env = ProcgenRef(args.task, args.num_envs, seed=args.seed, levels=args.levels,
-                         allow_visual_differences=True)
-    else:
-        env = envs.make(args.task, num_envs=args.num_envs, seed=args.seed, device=args.device, levels=args.levels)
-    policy = make_policy(args.policy, args.num_envs, seed=args.seed)
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=args.json or not console.is_terminal) as bar:
-        job = bar.add_task(f"{env.task.name} [{args.backend}] {args.policy}", total=args.episodes)
-        stats = collect_episodes(env, policy, args.episodes, progress=lambda n: bar.update(job, completed=n))
-    summary = {"task": env.task.name, "backend": args.backend, "policy": args.policy, "seed": args.seed,
-               "num_envs": args.num_envs, **stats.summary()}
-    if args.json:
-        print(json.dumps(summary))
-        return 0
-    table = Table(title=f"{summary['task']} — {args.backend}, policy {args.policy}, {summary['episodes']} episodes")
-    for col in ("mean return", "std", "95% CI", "mean length", "completion", "frames/s"):
-        table.add_column(col, justify="right")
-    table.add_row(f"{summary['mean_return']:.3f}", f"{summary['std_return']:.3f}", f"±{summary['ci95_return']:.3f}",
-                  f"{summary['mean_length']:.1f}", f"{summary['completion_rate']:.3f}",
-                  f"{summary['frames_per_second']:,.0f}")
-    Console().print(table)
-    return 0
-
-
-def _env_frames(args) -> int:
-    from pathlib import Path
-
-    import envs
-    from envs.gallery import gallery
-
-    tasks = args.tasks or envs.builtin_tasks()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    gallery(tasks, args.steps, with_reference=not args.no_reference).save(args.out)
-    print(f"wrote {args.out}")
-    return 0
+COMMAND_MODULES = [env_commands, train_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from envs.policies import POLICIES
-
     parser = argparse.ArgumentParser(prog="crl-merge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("env-stats", help="return, episode length and completion rate of a policy on a task")
-    p.add_argument("task", help="a task name (e.g. starpilot/dodge) or file.yaml#name")
-    p.add_argument("--policy", default="random", choices=sorted(POLICIES))
-    p.add_argument("--episodes", type=int, default=1000)
-    p.add_argument("--backend", choices=["ours", "procgen"], default="ours",
-                   help="our engine, or the real Procgen (stock games and wrapper-made variants only)")
-    p.add_argument("--num-envs", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--levels", choices=["train", "eval"], default="train")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.set_defaults(func=_env_stats)
-
-    p = sub.add_parser("env-frames", help="save frames of tasks next to the real Procgen's frames (PNG)")
-    p.add_argument("tasks", nargs="*", help="task names (default: all built-in tasks)")
-    p.add_argument("--steps", type=int, nargs="+", default=[0, 25, 50, 75, 100], help="step indices to show")
-    p.add_argument("--out", default="results/envs/frames.png")
-    p.add_argument("--no-reference", action="store_true", help="leave out the real Procgen's rows")
-    p.set_defaults(func=_env_frames)
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crl_merge.checkpoint import CheckpointError
+    from crl_merge.store import StoreError
     from envs.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError) as e:
+    except (ConfigError, ValueError, CheckpointError, StoreError) as e:
         print(f"crl-merge: error: {e}", file=sys.stderr)
         return 2
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from crl_merge.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint, save_model
-from crl_merge.files import atomic_write_json
+from crl_merge.files import atomic_write_bytes, atomic_write_json
 
 MANIFEST = "manifest.json"
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
@@ -103,13 +103,19 @@ class Run:
         self.info(artifact)
         return load_model(self.path / artifact, device)
 
-    def save_tensors(self, artifact: str, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    def save_tensors(self, artifact: str, tensors: dict[str, torch.Tensor], meta: dict, **info) -> None:
+        """Named tensors with a JSON ``meta`` sidecar; ``info`` is kept in the manifest entry."""
         save_checkpoint(self.path / artifact, tensors, meta)
-        self.record(artifact, [f"{artifact}.safetensors", f"{artifact}.json"])
+        self.record(artifact, [f"{artifact}.safetensors", f"{artifact}.json"], **info)
 
     def load_tensors(self, artifact: str, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
         self.info(artifact)
         return load_checkpoint(self.path / artifact, device)
+
+    def save_file(self, artifact: str, filename: str, data: str | bytes) -> None:
+        """A single file of any format (a CSV, a PNG) as ``artifact``."""
+        atomic_write_bytes(self.path / filename, data.encode() if isinstance(data, str) else data)
+        self.record(artifact, [filename])
 
     def save_json(self, artifact: str, obj) -> None:
         atomic_write_json(self.path / f"{artifact}.json", obj)

@@ -1,0 +1,1 @@
+"""The ``crl-merge`` subcommands, one module per area; each has ``add_commands(subparsers)``."""

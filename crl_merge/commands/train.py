@@ -1,0 +1,133 @@
+"""``crl-merge train``, ``eval`` and ``run``: one training run, one evaluation, a whole suite."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rich.console import Console
+from rich.table import Table
+
+from crl_merge.progress import progress_bars
+
+DEFAULT_STORE = "runs"
+
+
+def _parse_ppo_overrides(pairs: list[str]) -> dict:
+    """``["n_envs=16", "learning_rate=3e-4"]`` → typed values (YAML scalars)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--ppo takes KEY=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _train(args) -> int:
+    import envs
+    from crl_merge.experiments import resolve_device
+    from crl_merge.store import RunStore
+    from crl_merge.train import PPOConfig, train_run, training_spec
+
+    task = envs.get_task(args.task)
+    ppo = PPOConfig.from_mapping(_parse_ppo_overrides(args.ppo), "--ppo")
+    slug = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task.name).strip("_")
+    spec = training_spec(task, ppo, args.steps, args.init_seed, args.level_seed, args.trainer)
+    run = RunStore(args.store).run("single", slug, f"{args.init_seed}{args.level_seed}-{args.trainer}-{args.steps}",
+                                   spec=spec)
+    with progress_bars() as bars:
+        bar = bars.add_task(f"train {task.name} ({args.trainer})", total=args.steps, status="")
+        trained = train_run(run, task, ppo, args.steps, args.init_seed, args.level_seed, trainer=args.trainer,
+                            device=resolve_device(args.device), checkpoint_every=args.checkpoint_every,
+                            log=bars.console.print,
+                            progress=lambda step, row: bars.update(
+                                bar, completed=min(step, args.steps),
+                                status=f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
+    print(f"{'trained' if trained else 'already trained'}: {run.path}/actor.safetensors")
+    return 0
+
+
+def _eval(args) -> int:
+    import envs
+    from crl_merge.checkpoint import load_model
+    from crl_merge.evaluate import evaluate
+    from crl_merge.experiments import resolve_device
+
+    device = resolve_device(args.device)
+    actor = None if args.model == "random" else load_model(args.model, device)[0]
+    task = envs.get_task(args.task)
+    with progress_bars(disable=args.json) as bars:
+        bar = bars.add_task(f"eval on {task.name}", total=args.episodes, status="")
+        stats = evaluate(actor, task, args.episodes, num_envs=args.num_envs, level_seed=args.level_seed,
+                         actions=args.actions, device=device, seed=args.seed,
+                         progress=lambda n: bars.update(bar, completed=n))
+    summary = {"model": args.model, "task": task.name, "actions": args.actions, "level_seed": args.level_seed,
+               **stats.summary()}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    table = Table(title=f"{args.model} on {task.name}: {summary['episodes']} episodes, level seed {args.level_seed}")
+    for col in ("mean return", "std", "95% CI", "mean length", "completion"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{summary['mean_return']:.3f}", f"{summary['std_return']:.3f}", f"±{summary['ci95_return']:.3f}",
+                  f"{summary['mean_length']:.1f}", f"{summary['completion_rate']:.3f}")
+    Console().print(table)
+    return 0
+
+
+def _run(args) -> int:
+    from crl_merge.experiments import run_protocol
+    from crl_merge.registry import load_suite
+    from crl_merge.store import RunStore
+
+    suite = load_suite(args.suite)
+    suite.preset(args.preset)  # fail before any work on an unknown preset
+    with progress_bars() as bars:
+        runs = run_protocol(suite, args.preset, RunStore(args.store), trainer=args.trainer, device=args.device,
+                            progress=bars, log=bars.console.print)
+    print(f"{len(runs)} runs under {RunStore(args.store).path(suite.name, args.preset)}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    from crl_merge.evaluate import ACTION_MODES
+    from crl_merge.registry import PRESET_NAMES
+    from crl_merge.train import TRAINERS
+
+    def common(p):
+        p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+        p.add_argument("--store", default=DEFAULT_STORE, help="the run store folder (default: runs)")
+
+    p = sub.add_parser("train", help="train one PPO actor/critic pair on a task into the run store")
+    p.add_argument("task", help="a task name (e.g. starpilot/shoot) or file.yaml#name")
+    p.add_argument("--steps", type=int, required=True, help="environment steps (rounded up to whole updates)")
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--level-seed", type=int, default=0)
+    p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    p.add_argument("--ppo", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="PPO hyperparameters to change from the thesis's (e.g. n_envs=16)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between resume checkpoints")
+    common(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="play N episodes of a checkpoint (or 'random') on a task's evaluation levels")
+    p.add_argument("model", help="an actor checkpoint (.safetensors with its .json sidecar), or 'random'")
+    p.add_argument("task")
+    p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--actions", choices=ACTION_MODES, default="stochastic")
+    p.add_argument("--level-seed", type=int, default=5, help="evaluation level seed (the thesis's: 5)")
+    p.add_argument("--num-envs", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="action-sampling seed")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("run", help="train and evaluate a whole suite; finished work is skipped, interrupted work resumed")
+    p.add_argument("suite", help="a suite name (starpilot, fruitbot) or a path to a suite .yaml")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="quick")
+    p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    common(p)
+    p.set_defaults(func=_run)
