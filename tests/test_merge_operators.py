@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from merge_helpers import one_thread, random_actor, random_dt  # noqa: F401 (fixture)
 
-from crl_merge.merge import (apply_permutation, average, fisher_merge, interpolate, random_permutation, rebasin_merge,
+from crl_merge.merge import (align, apply_permutation, average, fisher_merge, interpolate, random_permutation, rebasin_merge,
                              select, spec_for, task_arithmetic, ties_merge)
 
 SEEDS = st.integers(0, 2**16)
@@ -27,18 +27,27 @@ def test_averaging_copies_of_a_model_returns_the_model(seed, count, dt):
     torch.testing.assert_close(average([state] * count, weights=range(1, count + 1)), state, atol=1e-7, rtol=1e-6)
 
 
-@settings(max_examples=10, deadline=None, derandomize=True)
-@given(model_seed=SEEDS, other_seed=SEEDS, perm_seed=SEEDS)
-def test_rebasin_endpoints_are_a_and_permuted_b_and_a_permuted_copy_merges_to_the_original(model_seed, other_seed,
-                                                                                          perm_seed):
-    a, b = random_actor(model_seed).state_dict(), random_actor(other_seed + 1).state_dict()
-    spec = spec_for(random_actor(0))
+def assert_rebasin_endpoints(make, model_seed, other_seed, perm_seed):
+    """α = 1 gives A, α = 0 gives π(B) (on the mergeable parameters; the rest is A's), and a
+    permuted copy of A merges back into A."""
+    a, b = make(model_seed).state_dict(), make(other_seed).state_dict()
+    spec = spec_for(make(0))
     assert_same(rebasin_merge(spec, a, b, alpha=1.0), a)
-    aligned_b = rebasin_merge(spec, a, b, alpha=0.0)
-    assert sum((x - y).square().sum() for x, y in zip(aligned_b.values(), a.values())) <= \
-        sum((x - y).square().sum() for x, y in zip(b.values(), a.values()))
+    assert_same(rebasin_merge(spec, a, b, alpha=0.0, seed=2), align(spec, a, b, seed=2).aligned, select(a))
     permuted_copy = apply_permutation(spec, random_permutation(spec, perm_seed), a)
     torch.testing.assert_close(rebasin_merge(spec, a, permuted_copy, alpha=0.25), a, atol=1e-6, rtol=1e-6)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(model_seed=SEEDS, other_seed=SEEDS, perm_seed=SEEDS, n_layer=st.sampled_from([2, 3]),
+       n_head=st.sampled_from([1, 2]))
+def test_rebasin_endpoints_of_decision_transformers(model_seed, other_seed, perm_seed, n_layer, n_head):
+    assert_rebasin_endpoints(lambda seed: random_dt(seed, n_layer=n_layer, n_head=n_head), model_seed, other_seed + 1,
+                             perm_seed)
+
+
+def test_rebasin_endpoints_of_nature_cnns():  # one case: a NatureCNN matching takes a good fraction of a second
+    assert_rebasin_endpoints(random_actor, 1, 2, 3)
 
 
 def test_interpolation_endpoints_and_midpoint():
@@ -152,3 +161,19 @@ def test_ties_trims_elects_signs_and_averages_agreeing_entries():
         ties_merge(base, [m1], density=0.0, scale=1.0)
     with pytest.raises(ValueError, match="at least one model"):
         ties_merge(base, [], density=0.5, scale=1.0)
+
+
+def test_transformers_serving_different_environments_merge_their_trunks():
+    """The DT paper's case: A serves hopper, B walker2d. Their trunks merge; A's projections
+    are kept; B's walker2d projections, renumbered with B's trunk, fit the aligned trunk."""
+    full = random_dt(7).state_dict()
+    spec = spec_for(random_dt(0))  # both environments
+    permuted = apply_permutation(spec, random_permutation(spec, 8), full)
+    a = {k: v for k, v in full.items() if not k.startswith("io.walker2d.")}
+    b = {k: v for k, v in permuted.items() if not k.startswith("io.hopper.")}
+    assert_same(interpolate(a, b, 1.0, subset="attention"), a)
+    merged = rebasin_merge(spec, a, b, alpha=0.5)
+    torch.testing.assert_close(merged, a, atol=1e-6, rtol=1e-6)
+    hopper_only = {"name": "decision_transformer", "config": dict(random_dt(0).cfg.to_dict(), envs={"hopper": [11, 3]})}
+    with pytest.raises(ValueError, match="not in the permutation spec"):  # the spec must cover both environments
+        rebasin_merge(spec_for(hopper_only), a, b, 0.5)

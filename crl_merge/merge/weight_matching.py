@@ -8,14 +8,21 @@ permutations in a seeded random order, solve each as a linear assignment problem
 at the iteration cap. A permutation is only replaced by a strictly better one, so the
 objective never decreases.
 
-Coordinate descent finds a local optimum. Against a permuted copy of itself a model is
-recovered exactly when its weights carry enough signal (the tests check random NatureCNNs
-and DTs with the real timestep-embedding size); with a few dozen units and little else a
-consistent but wrong renumbering can be locally optimal.
+Coordinate descent finds a local optimum, and where it starts matters. From the identity
+(Git Re-Basin's start) a step only sees signal through parameters whose other axes are
+already aligned or not permuted at all (NatureCNN's input channels and action logits, a
+DT's embeddings and action head). A DT trunk on its own has no such anchor: every
+permutation in it meets only other permutations, so from the identity each step sees
+noise, and even a permuted copy of a trunk is not recovered. A second start needs no
+anchor: each unit is described by the sorted values of the weights it reads and writes,
+which no other permutation changes, and units are paired by these signatures. The descent
+runs from both starts and the result with the higher objective is returned, so it is never
+worse than Git Re-Basin's own start with the same seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -38,8 +45,9 @@ class Alignment(NamedTuple):
 def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0,
                     max_iter: int = 100) -> tuple[Permutation, list[float]]:
     """The permutation of ``b`` that best matches ``a``, and the objective
-    ``Σ_k ⟨θ_A[k], π(θ_B)[k]⟩`` at the identity (entry 0) and after each sweep over the
-    permutations; the last two entries are equal when it converged before ``max_iter``.
+    ``Σ_k ⟨θ_A[k], π(θ_B)[k]⟩`` at the start the result came from (entry 0) and after each
+    sweep over the permutations; the last two entries are equal when it converged before
+    ``max_iter``. ``seed`` fixes the order in which each sweep visits the permutations.
 
     Parameters present in both state dicts are matched (a DT's ``io.*`` of an environment
     only one model serves are skipped); all keys must be in the spec.
@@ -57,19 +65,9 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
     uses = spec.uses(names)
     nested = {q for inner in spec.nested.values() for q in inner}
     steps = sorted(p for p in uses if p not in nested)  # a nested permutation is solved with its outer one
-    perm = identity_permutation(spec)
-    order = np.random.default_rng(seed)
-    objective = [_objective(spec, perm, a64, b64)]
-    for _ in range(max_iter):
-        changed = False
-        for i in order.permutation(len(steps)):
-            better = _improve(spec, perm, steps[i], uses, a64, b64)
-            perm |= better
-            changed |= bool(better)
-        objective.append(_objective(spec, perm, a64, b64))
-        if not changed:
-            break
-    return perm, objective
+    runs = [_coordinate_descent(spec, start, uses, steps, a64, b64, seed, max_iter)
+            for start in (identity_permutation(spec), _signature_start(spec, uses, steps, a64, b64))]
+    return max(runs, key=lambda run: run[1][-1])
 
 
 def align(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0, max_iter: int = 100) -> Alignment:
@@ -82,18 +80,60 @@ def _objective(spec: PermutationSpec, perm: Permutation, a: StateDict, b: StateD
     return float(sum(torch.vdot(a[k].reshape(-1), permute_parameter(spec, perm, k, b[k]).reshape(-1)) for k in a))
 
 
+def _coordinate_descent(spec: PermutationSpec, perm: Permutation, uses: dict, steps: list[str], a: StateDict,
+                        b: StateDict, seed: int, max_iter: int) -> tuple[Permutation, list[float]]:
+    order = np.random.default_rng(seed)
+    objective = [_objective(spec, perm, a, b)]
+    for _ in range(max_iter):
+        changed = False
+        for i in order.permutation(len(steps)):
+            better = _improve(spec, perm, steps[i], uses, a, b)
+            perm |= better
+            changed |= bool(better)
+        objective.append(_objective(spec, perm, a, b))
+        if not changed:
+            break
+    return perm, objective
+
+
+def _signature_start(spec: PermutationSpec, uses: dict, steps: list[str], a: StateDict, b: StateDict) -> Permutation:
+    """Units paired by the sorted values of their slices of every parameter they touch:
+    signatures that no other permutation changes (a permuted copy gets its permutation)."""
+    def signatures(q: str, w: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Centred over units: this changes every pairing's score by the same amount, and
+        makes the assignment problems several times faster to solve."""
+        n = spec.sizes[q]
+        rows = [w[param].movedim(axis, 0).reshape(n, -1).sort(dim=1).values for param, axis, _ in uses[q]]
+        return [r - r.mean(0) for r in rows]
+
+    def similarity(q: str, span: int) -> np.ndarray:  # signatures see no permutation, whatever the span
+        return sum(sa @ sb.T for sa, sb in zip(signatures(q, a), signatures(q, b))).numpy()
+
+    perm = identity_permutation(spec)
+    for p in steps:
+        perm |= _best(spec, p, uses, similarity)[0]
+    return perm
+
+
+def _best(spec: PermutationSpec, p: str, uses: dict, similarity: Callable[[str, int], np.ndarray]
+          ) -> tuple[Permutation, dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
+    """The assignment of ``p`` (and the permutations nested in it) maximising
+    ``similarity(q, span)`` (a unit similarity of ``q`` with ``span`` permutations on its
+    axes left out, as :func:`_similarity`), with the unit similarities it used and, per
+    similarity, the permutations it scores."""
+    inner = [q for q in spec.nested.get(p, ()) if q in uses]
+    if inner:
+        units = {q: similarity(q, 2) for q in inner}
+        outer, within = _assign_nested(units, spec.sizes[p])
+        return {p: outer, **within}, units, {q: (q, p) for q in inner}
+    units = {p: similarity(p, 1)}
+    return {p: torch.from_numpy(_assign(units[p], spec.groups[p]))}, units, {p: (p,)}
+
+
 def _improve(spec: PermutationSpec, perm: Permutation, p: str, uses: dict, a: StateDict, b: StateDict) -> Permutation:
     """The best values of ``p`` and the permutations nested in it, the others fixed; empty
     unless strictly better than the current ones."""
-    inner = [q for q in spec.nested.get(p, ()) if q in uses]
-    if inner:
-        units = {q: _similarity(spec, perm, uses[q], a, b, span=2) for q in inner}
-        chains = {q: (q, p) for q in inner}
-        outer, within = _assign_nested(units, spec.sizes[p])
-        candidate = {p: outer, **within}
-    else:
-        units, chains = {p: _similarity(spec, perm, uses[p], a, b)}, {p: (p,)}
-        candidate = {p: torch.from_numpy(_assign(units[p], spec.groups[p]))}
+    candidate, units, chains = _best(spec, p, uses, lambda q, span: _similarity(spec, perm, uses[q], a, b, span))
     gain = lambda values: sum(s[np.arange(len(s)), axis_index(values, chains[q], len(s)).numpy()].sum()  # noqa: E731
                               for q, s in units.items())
     old, new = gain(perm), gain(perm | candidate)
