@@ -1,0 +1,197 @@
+"""Behaviour policies for the offline datasets: SAC (stable-baselines3), as D4RL used, with
+an actor snapshot every ``snapshot_every`` steps, each evaluated on the spot.
+
+``train_behaviour`` writes a training folder (not committed)::
+
+    <out>/snapshots/step_0010000.safetensors + .json   actor weights, eval return in the sidecar
+    <out>/curve.csv                                    step, training and evaluation returns, speed
+
+A crash loses only the steps since the last snapshot's row; the run cannot be continued
+(SB3 keeps its replay buffer and optimisers in pickles), but every finished snapshot stays
+usable. ``publish`` then picks the expert and medium snapshots and copies what the datasets
+need into ``envs/mujoco/policies/<task>/`` (see :mod:`envs.mujoco.policies`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crl_merge.files import atomic_write_json
+from envs.mujoco.actor import SquashedGaussianActor, load_actor, save_actor
+from envs.mujoco.collect import collect
+from envs.mujoco.tasks import MujocoTask
+
+CURVE_COLUMNS = ("step", "train_return", "eval_return", "eval_score", "eval_length", "steps_per_second", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """stable-baselines3's SAC defaults, with the RL Zoo's 10k random warm-up steps for MuJoCo,
+    except for the size of the updates: 64×64 networks and batches of 128 rather than 256×256
+    and 256. On the shared 2-core CPU this was written on, SB3's default updates ran at about
+    9 steps per second per run (compute-bound); these run several times faster."""
+
+    learning_rate: float = 3e-4
+    buffer_size: int = 1_000_000
+    learning_starts: int = 10_000
+    batch_size: int = 128
+    tau: float = 0.005
+    gamma: float = 0.99
+    hidden: tuple[int, ...] = (64, 64)
+
+
+def snapshot_name(step: int) -> str:
+    return f"step_{step:07d}"
+
+
+def evaluate_actor(task: MujocoTask, actor: SquashedGaussianActor, episodes: int, seed: int) -> tuple[float, float]:
+    """Mean return and length of ``episodes`` episodes acting as the datasets do (sampled actions)."""
+    data = collect(task, actor, episodes=episodes, num_envs=episodes, seed=seed)
+    lengths = np.diff(np.concatenate([[0], data.episode_ends()]))
+    return float(data.episode_returns().mean()), float(lengths.mean())
+
+
+def train_behaviour(task: MujocoTask, out: str | Path, total_steps: int, seed: int = 0, snapshot_every: int = 10_000,
+                    eval_episodes: int = 10, config: SACConfig = SACConfig(), log=print) -> Path:
+    """Train SAC on ``task`` for ``total_steps`` environment steps; returns the folder."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    out = Path(out)
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    curve_file = open(out / "curve.csv", "w", newline="")
+    curve = csv.DictWriter(curve_file, fieldnames=CURVE_COLUMNS)
+    curve.writeheader()
+    start = time.time()
+
+    class Snapshots(BaseCallback):
+        def _on_step(self) -> bool:
+            step = self.num_timesteps
+            if step % snapshot_every:
+                return True
+            actor = SquashedGaussianActor.from_sb3(self.model.actor, self.training_env.action_space)
+            eval_return, eval_length = evaluate_actor(task, actor, eval_episodes, seed=10_000 + step)
+            recent = [e["r"] for e in self.model.ep_info_buffer]
+            row = {"step": step, "train_return": round(float(np.mean(recent)), 2) if recent else "",
+                   "eval_return": round(eval_return, 2), "eval_score": round(float(task.normalized_score(eval_return)), 2),
+                   "eval_length": round(eval_length, 1), "elapsed_s": round(time.time() - start, 1),
+                   "steps_per_second": round(step / (time.time() - start), 1)}
+            save_actor(out / "snapshots" / snapshot_name(step), actor, task=task.name, step=step, seed=seed,
+                       eval_return=eval_return, eval_length=eval_length, eval_episodes=eval_episodes,
+                       sac=asdict(config))
+            curve.writerow(row)
+            curve_file.flush()
+            log(f"{task.name} step {step:,}: eval return {eval_return:.0f} (score {row['eval_score']}), "
+                f"train return {row['train_return']}, {row['steps_per_second']} steps/s")
+            return True
+
+    try:
+        model = SAC("MlpPolicy", task.make(), learning_rate=config.learning_rate, buffer_size=config.buffer_size,
+                    learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
+                    gamma=config.gamma, policy_kwargs={"net_arch": list(config.hidden)}, seed=seed, device="cpu",
+                    verbose=0)
+        model.learn(total_steps, callback=Snapshots())
+    finally:
+        curve_file.close()
+    return out
+
+
+def read_snapshots(folder: str | Path) -> list[dict]:
+    """Every snapshot's sidecar record of a training folder, by step."""
+    folder = Path(folder) / "snapshots"
+    records = []
+    for sidecar in sorted(folder.glob("step_*.json")):
+        _, meta = load_actor(sidecar)
+        records.append({"name": sidecar.stem, **{k: meta[k] for k in ("step", "eval_return", "eval_length")}})
+    return records
+
+
+# -- the committed policy set ----------------------------------------------------------
+
+POLICY_SET = "policies.json"
+
+
+@dataclass
+class PolicySet:
+    """One task's behaviour policies as committed: expert, medium, and the snapshots that
+    replay the medium policy's training (for ``medium-replay``)."""
+
+    task: str
+    folder: Path
+    record: dict
+
+    def actor(self, name: str) -> SquashedGaussianActor:
+        return load_actor(self.folder / name)[0]
+
+    @property
+    def expert(self) -> SquashedGaussianActor:
+        return self.actor(self.record["expert"]["name"])
+
+    @property
+    def medium(self) -> SquashedGaussianActor:
+        return self.actor(self.record["medium"]["name"])
+
+    def replay_schedule(self) -> list[tuple[int, SquashedGaussianActor | None]]:
+        """``(from_step, actor)``: uniform random actions for SAC's warm-up, then each
+        snapshot for the steps until the next one, up to the medium snapshot."""
+        return [(start, None if name is None else self.actor(name)) for start, name in self.record["replay_schedule"]]
+
+    @property
+    def replay_steps(self) -> int:
+        return int(self.record["medium"]["step"])
+
+
+def load_policy_set(policies_dir: str | Path, task: str) -> PolicySet:
+    folder = Path(policies_dir) / task
+    path = folder / POLICY_SET
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no behaviour policies for {task!r}; train and publish them with "
+                                f"`crl-merge dt-policies {task}`")
+    return PolicySet(task, folder, json.loads(path.read_text()))
+
+
+def choose_snapshots(task: MujocoTask, snapshots: list[dict], medium_score: float) -> tuple[dict, dict]:
+    """``(expert, medium)``: the expert is the best-evaluated snapshot; the medium one is the
+    earlier snapshot whose evaluation is nearest ``medium_score`` (D4RL normalised)."""
+    if not snapshots:
+        raise ValueError("no snapshots to choose from; train the behaviour policy first")
+    expert = max(snapshots, key=lambda s: s["eval_return"])
+    earlier = [s for s in snapshots if s["step"] < expert["step"]] or [expert]
+    medium = min(earlier, key=lambda s: abs(float(task.normalized_score(s["eval_return"])) - medium_score))
+    return expert, medium
+
+
+def publish(task: MujocoTask, training_dir: str | Path, policies_dir: str | Path, medium_score: float | None = None,
+            learning_starts: int = SACConfig.learning_starts) -> Path:
+    """Copy the expert, the medium snapshot and the snapshots before it into
+    ``<policies_dir>/<task>/`` with a ``policies.json`` describing them."""
+    medium_score = task.d4rl_medium_score if medium_score is None else medium_score
+    snapshots = read_snapshots(training_dir)
+    expert, medium = choose_snapshots(task, snapshots, medium_score)
+    replay = [s for s in snapshots if learning_starts <= s["step"] < medium["step"]]
+    schedule = [[0, None]] + [[s["step"], s["name"]] for s in replay]
+    folder = Path(policies_dir) / task.name
+    folder.mkdir(parents=True, exist_ok=True)
+    keep = {expert["name"], medium["name"], *(s["name"] for s in replay)}
+    for name in sorted(keep):
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(Path(training_dir) / "snapshots" / f"{name}{suffix}", folder / f"{name}{suffix}")
+    for stale in folder.glob("step_*"):
+        if stale.with_suffix("").name not in keep:
+            stale.unlink()
+    score = lambda s: round(float(task.normalized_score(s["eval_return"])), 2)  # noqa: E731
+    record = {"task": task.name, "gym_id": task.gym_id, "algorithm": "SAC (stable-baselines3)",
+              "expert": {**expert, "eval_score": score(expert)}, "medium": {**medium, "eval_score": score(medium)},
+              "medium_target_score": medium_score, "replay_schedule": schedule,
+              "trained_steps": max(s["step"] for s in snapshots)}
+    atomic_write_json(folder / POLICY_SET, record)
+    return folder
