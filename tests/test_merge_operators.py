@@ -131,7 +131,9 @@ def test_fisher_merge_weights_each_entry_by_its_fisher():
     a, b = tiny(w=[1.0, 1.0]), tiny(w=[3.0, 3.0])
     fa, fb = tiny(w=[1.0, 0.0]), tiny(w=[1.0, 3.0])
     merged = fisher_merge([a, b], [fa, fb])
-    torch.testing.assert_close(merged["conv1.weight"], torch.tensor([2.0, (1e-6 * 1 + 3 * 3) / (1e-6 + 3)]))
+    torch.testing.assert_close(merged["conv1.weight"], torch.tensor([2.0, 3.0]))
+    floored = fisher_merge([a, b], [fa, fb], floor=1.0)  # F_a = 1 where it was 0
+    torch.testing.assert_close(floored["conv1.weight"], torch.tensor([2.0, (1 * 1 + 3 * 3) / (1 + 3)]))
     torch.testing.assert_close(merged["conv1.bias"], torch.zeros(2))  # no Fisher anywhere: the plain mean
     with pytest.raises(ValueError, match="2 Fishers for 1 models"):
         fisher_merge([a], [fa, fb])

@@ -55,11 +55,12 @@ def rebasin_merge(spec: PermutationSpec, a: StateDict, b: StateDict, alpha: floa
 
 
 def fisher_merge(state_dicts: list[StateDict], fishers: list[StateDict], subset: Subset = None,
-                 floor: float = 1e-6) -> StateDict:
+                 floor: float = 1e-12) -> StateDict:
     """Fisher-weighted averaging (Matena & Raffel 2022): per parameter entry,
-    ``Σ_i F_i θ_i / Σ_i F_i``, with each diagonal Fisher floored at ``floor`` (as in the
-    authors' code) so that entries no model is sensitive to get the plain mean. Lower the
-    floor when the Fishers are tiny, or the merge silently becomes an average."""
+    ``Σ_i F_i θ_i / Σ_i F_i``, each diagonal Fisher floored at ``floor`` so that entries no
+    model is sensitive to get the plain mean. The authors' code floors at 1e-6, but a
+    policy's Fisher can be far smaller (a fresh DT's attention weights: about 1e-8), where
+    that floor would silently turn the merge into an average; hence the tiny default."""
     if len(fishers) != len(state_dicts):
         raise ValueError(f"{len(fishers)} Fishers for {len(state_dicts)} models")
     if not floor > 0:
