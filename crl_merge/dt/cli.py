@@ -1,0 +1,176 @@
+"""``crl-merge`` subcommands of the MuJoCo Decision Transformer track.
+
+    crl-merge dt-policies hopper --steps 300000      SAC behaviour policy, then publish it
+    crl-merge dt-datasets hopper --kinds medium      D4RL-style HDF5 datasets
+    crl-merge dt-train benchmarks/mujoco_dt.yaml --preset quick --env hopper --dataset medium
+    crl-merge dt-run benchmarks/mujoco_dt.yaml --preset quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crl_merge.progress import progress_bars
+
+DEFAULT_SUITE = "benchmarks/mujoco_dt.yaml"
+DEFAULT_POLICIES = "envs/mujoco/policies"
+
+
+def _device(name: str, threads: int) -> str:
+    """The torch device for ``--device``, with ``threads`` CPU threads for torch."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
+    return name
+
+
+def _policies(args) -> int:
+    from envs.mujoco.behaviour import publish, train_behaviour
+    from envs.mujoco.tasks import get_task
+
+    console = Console(stderr=True)
+    for name in args.tasks:
+        task = get_task(name)
+        folder = Path(args.training_dir) / task.name
+        if not args.publish_only:
+            train_behaviour(task, folder, args.steps, seed=args.seed, log=console.print)
+        published = publish(task, folder, args.policies, medium_score=args.medium_score)
+        console.print(f"published {task.name}'s behaviour policies to {published}")
+    return 0
+
+
+def _datasets(args) -> int:
+    from envs.mujoco.datasets import load_d4rl_hdf5
+    from envs.mujoco.generate import ensure_dataset
+    from envs.mujoco.tasks import get_task
+
+    table = Table(title=f"datasets ({args.rows:,} rows, seed {args.seed})")
+    for col in ("dataset", "file", "steps", "episodes", "mean return", "D4RL score"):
+        table.add_column(col, justify="right" if col not in ("dataset", "file") else "left")
+    with progress_bars() as bars:
+        for name in args.tasks:
+            for kind in args.kinds:
+                job = bars.add_task(f"{name}-{kind}", total=args.rows)
+                path = ensure_dataset(args.root, name, kind, args.rows, args.seed, args.policies,
+                                      progress=lambda n, total: bars.update(job, completed=n))
+                s = load_d4rl_hdf5(path).summary()
+                table.add_row(f"{name}-{kind}", str(path), f"{s['steps']:,}", str(s["episodes"]),
+                              f"{s['mean_return']:.1f}", f"{float(get_task(name).normalized_score(s['mean_return'])):.1f}")
+    Console().print(table)
+    return 0
+
+
+def _train(args) -> int:
+    from crl_merge.dt.suite import load_suite
+    from crl_merge.dt.workbench import Workbench
+    from crl_merge.store import RunStore
+
+    suite = load_suite(args.suite, args.preset)
+    console = Console(stderr=True)
+    episodes = args.episodes or suite.config["evaluation"]["episodes"]
+    with progress_bars() as bars:
+        wb = Workbench(suite, RunStore(args.store), device=_device(args.device, args.threads), progress=bars)
+        model = wb.single(args.env, args.dataset, init=args.init)
+        run = wb.store.run("dt", suite.preset, "evaluations", f"{args.env}-{args.dataset}",
+                           spec={"suite": suite.config, "init": args.init, "episodes": episodes})
+        result = wb.evaluate(run, f"{args.init}.{episodes}", args.env, args.dataset, model, episodes)
+    console.print(f"{args.env}-{args.dataset} ({args.init} init, preset {suite.preset}): mean return "
+                  f"{result['mean_return']:.1f} ± {result['std_return']:.1f}, D4RL score {result['mean_score']:.1f} "
+                  f"over {result['episodes']} episodes (mean length {result['mean_length']:.0f})")
+    return 0
+
+
+def _run(args) -> int:
+    from crl_merge.dt.pipeline import run_suite
+    from crl_merge.dt.suite import load_suite
+
+    suite = load_suite(args.suite, args.preset)
+    console = Console(stderr=True)
+    results = args.results or f"results/dt/{suite.preset}"
+    command = "crl-merge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    with progress_bars() as bars:
+        written = run_suite(suite, args.store, results, device=_device(args.device, args.threads), progress=bars, only=args.only,
+                            command=command, log=console.print)
+    console.print(f"wrote {len(written)} files to {results}/ (tables in {written[0]})")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add the ``dt-*`` subcommands to the ``crl-merge`` parser's subparsers."""
+    from crl_merge.dt.experiments import EXPERIMENTS
+    from crl_merge.dt.suite import INITS, PRESETS
+    from envs.mujoco.tasks import DATASET_KINDS, TASKS
+
+    p = subparsers.add_parser("dt-policies", help="train SAC behaviour policies and publish expert/medium snapshots")
+    p.add_argument("tasks", nargs="+", choices=sorted(TASKS))
+    p.add_argument("--steps", type=int, default=300_000, help="SAC environment steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--training-dir", default="runs/behaviour", help="snapshots and learning curve (not committed)")
+    p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
+    p.add_argument("--medium-score", type=float, default=None,
+                   help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data mean)")
+    p.add_argument("--publish-only", action="store_true", help="choose and copy from an existing training folder")
+    p.set_defaults(func=_policies)
+
+    p = subparsers.add_parser("dt-datasets", help="generate D4RL-style datasets from the committed behaviour policies")
+    p.add_argument("tasks", nargs="*", default=sorted(TASKS), choices=sorted(TASKS))
+    p.add_argument("--kinds", nargs="+", default=list(DATASET_KINDS), choices=DATASET_KINDS)
+    p.add_argument("--rows", type=int, default=1_000_000, help="steps per expert/medium dataset (D4RL: 1M)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", default="runs/datasets", help="files go to ROOT/ROWS/TASK-KIND.hdf5")
+    p.add_argument("--policies", default=DEFAULT_POLICIES)
+    p.set_defaults(func=_datasets)
+
+    p = subparsers.add_parser("dt-train", help="train (or load) one single-task DT of a suite and evaluate it")
+    p.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
+    p.add_argument("--preset", default="quick", choices=PRESETS)
+    p.add_argument("--env", required=True, choices=sorted(TASKS))
+    p.add_argument("--dataset", required=True, choices=DATASET_KINDS)
+    p.add_argument("--init", default="independent", choices=[i for i in INITS if i != "cotrained"])
+    p.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: the suite's)")
+    p.add_argument("--store", default="runs")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: with shared or few cores more threads mostly wait)")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("dt-run", help="run the DT merging suite (resumable) and write its tables and figures")
+    p.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
+    p.add_argument("--preset", default="quick", choices=PRESETS)
+    p.add_argument("--only", nargs="+", choices=list(EXPERIMENTS), help="run only these experiments")
+    p.add_argument("--store", default="runs")
+    p.add_argument("--results", default=None, help="report folder (default: results/dt/PRESET)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: with shared or few cores more threads mostly wait)")
+    p.set_defaults(func=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m crl_merge.dt.cli …``: the same subcommands without the main CLI."""
+    from crl_merge.dt.suite import SuiteError
+    from envs.mujoco.datasets import DatasetError
+
+    parser = argparse.ArgumentParser(prog="crl-merge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (SuiteError, DatasetError, FileNotFoundError, ValueError) as e:
+        print(f"crl-merge: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

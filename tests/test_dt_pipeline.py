@@ -1,0 +1,89 @@
+"""Acceptance: tiny datasets from behaviour policies, DTs trained for a few steps, every
+experiment of the suite run on them (merges, perturbations, MFF, Fisher, initialisations),
+every table and figure written; a second run does no training or evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from crl_merge.dt.pipeline import run_suite
+from crl_merge.dt.suite import load_suite
+from crl_merge.store import RunStore
+from envs.mujoco.actor import SquashedGaussianActor, save_actor
+from envs.mujoco.behaviour import publish
+from envs.mujoco.tasks import TASKS
+
+SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "mujoco_dt.yaml"
+
+
+def make_policies(root: Path) -> Path:
+    """Published behaviour policies made of fresh actors (no SAC training in tests)."""
+    for name, task in TASKS.items():
+        for step, eval_return in {10: 100.0, 20: 500.0, 30: 1000.0}.items():
+            torch.manual_seed(step)
+            save_actor(root / "training" / name / "snapshots" / f"step_{step:07d}",
+                       SquashedGaussianActor(task.state_dim, task.act_dim, (16,)), task=name, step=step, seed=0,
+                       eval_return=eval_return, eval_length=50.0, eval_episodes=1)
+        publish(task, root / "training" / name, root / "policies", learning_starts=10)
+    return root / "policies"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on shared cores: torch's second thread only waits (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def smoke_suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dt")
+    raw = yaml.safe_load(SUITE.read_text())
+    raw["presets"]["smoke"]["datasets"] = {**raw["presets"]["smoke"]["datasets"], "root": str(root / "data"),
+                                           "policies": str(make_policies(root))}
+    path = root / "suite.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_suite(path, "smoke"), root
+
+
+def test_whole_suite_writes_every_table_and_figure(smoke_suite):
+    suite, root = smoke_suite
+    written = run_suite(suite, root / "store", root / "results", command="pytest")
+    names = {p.name for p in written}
+    assert {"tables.md", "single_task_scores.csv", "table1_mff.csv", "table2_attention_perturbation.csv",
+            "table3_multitask_independent.csv", "table3_multitask_shared_seed.csv", "table3_multitask_cotrained.csv",
+            "table3_distances.csv", "fig1_single_layer.png", "fig2_l2_distance.png", "fig3_incremental.png",
+            "fig4_attention_interpolation.png"} <= names
+    tables = (root / "results" / "tables.md").read_text()
+    for row in ("Frozen Transformer from hopper", "attention+mlp (MFF)", "attention (M)", "medium-expert",
+                "Removed attention", "attention+mlp (Fisher M)", "pre-merge D4RL score", "cotrained"):
+        assert row in tables
+    assert "—" not in (root / "results" / "table1_mff.csv").read_text()
+    table2 = (root / "results" / "table2_attention_perturbation.csv").read_text().splitlines()
+    assert len(table2) == 1 + 3 * 3 and "—" not in "".join(table2[1:])
+    table3 = (root / "results" / "table3_multitask_cotrained.csv").read_text().splitlines()
+    assert len(table3) == 1 + 4 * 4 + 1  # 4 methods × (3 pairs + all) + pre-merge scores
+
+    # everything is in the store now: a second run trains and evaluates nothing
+    store = RunStore(root / "store")
+    before = {p: p.stat().st_mtime_ns for p in (root / "store").rglob("*.safetensors")}
+    run_suite(suite, store.root, root / "results2")
+    after = {p: p.stat().st_mtime_ns for p in (root / "store").rglob("*.safetensors")}
+    assert before == after
+    body = lambda text: text[text.index("### "):]  # noqa: E731  (the header names the command and date)
+    assert body((root / "results2" / "tables.md").read_text()) == body(tables)
+
+
+def test_only_runs_named_experiments_and_dashes_the_rest(smoke_suite, tmp_path):
+    suite, root = smoke_suite
+    written = run_suite(suite, tmp_path / "store", tmp_path / "results", only=["attention_perturbation"])
+    assert "fig1_single_layer.png" not in {p.name for p in written}
+    assert "—" in (tmp_path / "results" / "table1_mff.csv").read_text()
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_suite(suite, tmp_path / "store", tmp_path / "results", only=["fig9"])
