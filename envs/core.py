@@ -5,10 +5,21 @@ A game module implements the :class:`Game` protocol. Its state is a ``dict`` of 
 each with a leading ``[num_envs]`` dimension, and must hold ``"t"``, the steps taken in the
 current episode. :class:`VecGame` keeps that state on one torch device and never loops over
 environments in Python.
+
+Speed. At the batch sizes RL uses on a CPU (tens of environments) a step costs what its
+number of tensor operations costs, so the games and the renderer are written for few
+operations, and on the CPU they run on one intra-op thread (their tensors are far below
+the size where threads pay off, and waiting for a busy second core costs milliseconds).
+On other devices ``step`` never waits for the device: no ``.item()``, no ``nonzero``, no
+data-dependent shapes, with auto-reset done by ``where`` and next levels generated in
+fixed-size batches (see ``_reset_static``); pass ``validate=False`` to skip the one check
+that does synchronise, the range check of the actions.
 """
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from typing import Protocol
 
 import torch
@@ -19,23 +30,26 @@ from envs.render import Renderer, SpriteBatch, TextureSpec
 
 NUM_ACTIONS = 15
 LEVEL_STREAMS = {"train": 0, "eval": 1}
+SINGLE_THREAD_ENVS = 256  # up to this many environments, CPU steps run on one intra-op thread
 
 
 class Game(Protocol):
     """What a game module provides (see ``envs/games/``)."""
 
     textures: list[TextureSpec]
+    min_episode_length: int  # no episode ends in fewer steps (timeouts aside)
 
     def __init__(self, config: GameConfig, device: torch.device): ...
 
     def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Fresh levels (``t == 0``) for a batch of level seeds."""
+        """Fresh levels (``t == 0``) for a batch of level seeds; row i depends on seed i only."""
 
     def step(self, state: dict[str, torch.Tensor], action: torch.Tensor):
         """One step: returns ``(state, reward float32, done bool, level_complete bool)``."""
 
-    def camera(self, state: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Camera centre ``(cx, cy)`` in world units and the scale in pixels per unit."""
+    def camera(self, state: dict[str, torch.Tensor]) -> tuple:
+        """Camera centre ``(cx, cy)`` in world units (floats or ``[N]`` tensors) and the scale
+        in pixels per unit."""
 
     def sprites(self, state: dict[str, torch.Tensor]) -> list[SpriteBatch]:
         """Everything to draw, in slot form."""
@@ -47,10 +61,17 @@ class VecGame:
     ``seed`` keys the level-seed stream (Procgen's ``rand_seed``); ``levels="eval"`` draws
     from a separate, held-out stream for the same seed. ``num_levels``/``start_level`` as in
     Procgen: 0 levels means the unbounded level set.
+
+    ``sync_free`` (default: on every device but the CPU) makes ``step`` free of host
+    synchronisations; on the CPU the default instead skips work that a step does not need
+    (finding the finished environments, the visible sprites), which is cheaper there. Both
+    give the same results. ``threads``: intra-op threads for CPU steps (default: 1 up to
+    256 environments, torch's setting above; ``None`` keeps torch's setting).
     """
 
     def __init__(self, task, num_envs: int, seed: int = 0, num_levels: int = 0, start_level: int = 0,
-                 device: str | torch.device = "cpu", levels: str = "train", monochrome: bool = False):
+                 device: str | torch.device = "cpu", levels: str = "train", monochrome: bool = False,
+                 sync_free: bool | None = None, threads: int | None | str = "auto"):
         from envs.games import GAMES
 
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -66,10 +87,34 @@ class VecGame:
         self.device = torch.device(device)
         self.seed, self.num_levels, self.start_level = seed, num_levels, start_level
         self.domain = LEVEL_STREAMS[levels]
+        self.sync_free = self.device.type != "cpu" if sync_free is None else bool(sync_free)
+        if threads == "auto":
+            threads = 1 if self.device.type == "cpu" and num_envs <= SINGLE_THREAD_ENVS else None
+        self.threads = threads
         self.game = GAMES[task.game](task.config, self.device)
-        self.renderer = Renderer(self.game.textures, self.device, monochrome=monochrome)
+        self.game.sync_ok = not self.sync_free
+        self.renderer = Renderer(self.game.textures, self.device, monochrome=monochrome, compact=not self.sync_free)
         self.env_index = torch.arange(num_envs, device=self.device)
+        self.timeout = task.config.timeout
+        # sync-free auto-reset: levels generated per step, enough that none is ever missing
+        shortest = max(1, min(self.timeout, getattr(self.game, "min_episode_length", 1)))
+        self.refresh_size = min(num_envs, math.ceil(num_envs / shortest))
         self.state: dict[str, torch.Tensor] | None = None
+
+    @contextmanager
+    def _threads(self):
+        if self.threads is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        if before == self.threads:
+            yield
+            return
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
@@ -78,24 +123,21 @@ class VecGame:
     # -- API -----------------------------------------------------------------------------
     def reset(self) -> torch.Tensor:
         """Start every environment on its first level; returns the observations."""
-        self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
-        self.level_seed = self._level_seeds(self.env_index, self.episode)
-        self.state = self.game.generate(self.level_seed)
-        self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
-        self.next_seed = self._level_seeds(self.env_index, self.episode + 1)
-        self.next_level = self.game.generate(self.next_seed)
-        self.next_stale = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return self.render()
+        with self._threads():
+            self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+            self.level_seed = self._level_seeds(self.env_index, self.episode)
+            self.state = self.game.generate(self.level_seed)
+            self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
+            self.next_seed = self._level_seeds(self.env_index, self.episode + 1)
+            self.next_level = self.game.generate(self.next_seed)
+            self.steps = 0
+            # levels whose pre-generated successor has been used: a Python set on the CPU,
+            # the step it happened (+inf: none) when sync-free
+            self.stale: set[int] = set()
+            self.stale_since = torch.full((self.num_envs,), math.inf, device=self.device)
+            return self.render()
 
-    def _refresh_next_levels(self, envs: torch.Tensor) -> None:
-        """Pre-generate the next level of ``envs`` (one batched ``generate`` for all of them)."""
-        seeds = self._level_seeds(envs, self.episode[envs] + 1)
-        fresh = self.game.generate(seeds)
-        self.next_level = {k: v.index_copy(0, envs, fresh[k]) for k, v in self.next_level.items()}
-        self.next_seed = self.next_seed.index_copy(0, envs, seeds)
-        self.next_stale = self.next_stale.index_fill(0, envs, False)
-
-    def step(self, action: torch.Tensor):
+    def step(self, action, validate: bool = True):
         """Advance every environment; finished ones start a new level at once.
 
         Returns ``(obs, reward, done, info)``. As in Procgen, the observation that comes
@@ -103,49 +145,92 @@ class VecGame:
         ``level_seed`` (the level now loaded), ``prev_level_seed`` (the level this step was
         played in), ``prev_level_complete``, and for environments where ``done``,
         ``episode_return`` and ``episode_length`` of the episode that just ended.
+
+        ``validate=False`` skips the range check of the actions (the only part of a step
+        that waits for the device): for trusted callers, e.g. a trainer sampling them from a
+        categorical distribution. Actions of the wrong shape or dtype are still an error.
         """
         if self.state is None:
             raise RuntimeError("call reset() before step()")
-        action = self.check_action(action)
-        state, reward, done, complete = self.game.step(self.state, action)
-        done = done | (state["t"] >= self.task.config.timeout)
-        self.episode_return = self.episode_return + reward
-        info = {"prev_level_seed": self.level_seed, "prev_level_complete": complete,
-                "episode_return": torch.where(done, self.episode_return, 0.0),
-                "episode_length": torch.where(done, state["t"], 0)}
-        self.episode_return = torch.where(done, 0.0, self.episode_return)
+        with self._threads():
+            action = self.check_action(action, validate)
+            state, reward, done, complete = self.game.step(self.state, action)
+            done = done | (state["t"] >= self.timeout)
+            self.episode_return += reward
+            info = {"prev_level_seed": self.level_seed, "prev_level_complete": complete,
+                    "episode_return": torch.where(done, self.episode_return, 0.0),
+                    "episode_length": torch.where(done, state["t"], 0)}
+            self.episode_return.masked_fill_(done, 0.0)
+            self.steps += 1
+            if self.sync_free:
+                state = self._reset_static(state, done)
+            else:
+                self._reset_compact(state, done)
+            self.state = state
+            info["level_seed"] = self.level_seed
+            return self.render(), reward, done, info
+
+    def _refresh(self, envs: torch.Tensor) -> None:
+        """Generate the next level of ``envs`` (one batched ``generate``) in place."""
+        seeds = self._level_seeds(envs, self.episode.index_select(0, envs) + 1)
+        fresh = self.game.generate(seeds)
+        for k, v in self.next_level.items():
+            v.index_copy_(0, envs, fresh[k])
+        self.next_seed.index_copy_(0, envs, seeds)
+
+    def _reset_compact(self, state, done) -> None:
+        """Auto-reset where reading ``done`` on the host is free (the CPU): only finished
+        environments are touched, and next levels are generated in batches of N/8."""
         ended = done.nonzero().squeeze(1)
-        if ended.numel():
-            # Each environment's next level is generated ahead of time; swap it in, and only
-            # generate now for one whose next level was already used and not yet replaced.
-            used_up = ended[self.next_stale[ended]]
-            if used_up.numel():
-                self._refresh_next_levels(used_up)
-            state = {k: v.index_copy(0, ended, self.next_level[k][ended]) for k, v in state.items()}
-            self.level_seed = self.level_seed.index_copy(0, ended, self.next_seed[ended])
-            self.episode = self.episode.index_add(0, ended, torch.ones_like(ended))
-            self.next_stale = self.next_stale.index_fill(0, ended, True)
-            stale = self.next_stale.nonzero().squeeze(1)
-            if stale.numel() >= max(1, self.num_envs // 8):  # amortise: regenerate in batches
-                self._refresh_next_levels(stale)
-        self.state = state
-        info["level_seed"] = self.level_seed
-        return self.render(), reward, done, info
+        if not ended.shape[0]:
+            return
+        ended_list = ended.tolist()
+        used_up = [e for e in ended_list if e in self.stale]
+        if used_up:  # finished again before its next level was replaced
+            self._refresh(torch.tensor(used_up, device=self.device))
+            self.stale.difference_update(used_up)
+        for k, v in state.items():
+            v.index_copy_(0, ended, self.next_level[k].index_select(0, ended))
+        self.level_seed = self.level_seed.index_copy(0, ended, self.next_seed.index_select(0, ended))
+        self.episode.index_add_(0, ended, torch.ones_like(ended))
+        self.stale.update(ended_list)
+        if len(self.stale) >= max(1, self.num_envs // 8):  # amortise: regenerate in batches
+            self._refresh(torch.tensor(sorted(self.stale), device=self.device))
+            self.stale.clear()
+
+    def _reset_static(self, state, done):
+        """Auto-reset without host synchronisation. Every step regenerates the next level of
+        the ``refresh_size`` environments whose next level has been used longest ago (first
+        those that finish now), then every finished environment swaps its next level in.
+        With ``refresh_size = ceil(N / L)``, L the shortest possible episode, a used next level
+        is always replaced before its environment can finish again."""
+        now = float(self.steps)
+        priority = torch.where(done & (self.stale_since < math.inf), -math.inf, self.stale_since)
+        chosen = torch.topk(priority, self.refresh_size, largest=False, sorted=False).indices
+        self._refresh(chosen)
+        self.stale_since.index_fill_(0, chosen, math.inf)
+        state = {k: torch.where(done.view(-1, *[1] * (v.dim() - 1)), self.next_level[k], v) for k, v in state.items()}
+        self.level_seed = torch.where(done, self.next_seed, self.level_seed)
+        self.episode += done
+        self.stale_since = torch.where(done, now, self.stale_since)
+        return state
 
     def render(self) -> torch.Tensor:
         """``[num_envs, 64, 64, 3]`` uint8 frames of the current state."""
-        cx, cy, scale = self.game.camera(self.state)
-        return self.renderer.render(cx, cy, scale, self.game.sprites(self.state))
+        with self._threads():
+            cx, cy, scale = self.game.camera(self.state)
+            return self.renderer.render(cx, cy, scale, self.game.sprites(self.state))
 
-    def check_action(self, action) -> torch.Tensor:
-        """Actions as an int64 tensor on the device; anything outside 0..14 or misshaped is an error."""
+    def check_action(self, action, validate: bool = True) -> torch.Tensor:
+        """Actions as an int64 tensor on the device; anything outside 0..14 or misshaped is an
+        error (the range check, which reads the actions on the host, only with ``validate``)."""
         action = torch.as_tensor(action, device=self.device)
         if action.dtype.is_floating_point or action.dtype == torch.bool or action.is_complex():
             raise TypeError(f"actions must be integers in 0..{NUM_ACTIONS - 1}, got dtype {action.dtype}")
         if tuple(action.shape) != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {tuple(action.shape)}")
         action = action.long()
-        if bool(((action < 0) | (action >= NUM_ACTIONS)).any()):
+        if validate and bool((action // NUM_ACTIONS).any()):  # nonzero exactly outside 0..14
             bad = action[(action < 0) | (action >= NUM_ACTIONS)].tolist()
             raise ValueError(f"actions must be in 0..{NUM_ACTIONS - 1}; got {bad[:8]}")
         return action

@@ -4,8 +4,25 @@ Each visible entity is drawn as a small square patch of pixels around its box. F
 patch pixel we inverse-map the pixel centre into the (possibly rotated, possibly tiled)
 sprite and sample the nearest texel, as Qt's non-smooth painter does. The painter's
 algorithm is replaced by a max-reduction: each drawn pixel carries the key
-``draw_order << 24 | rgb`` and ``scatter_reduce(amax)`` keeps the topmost one. That is
-order-independent and deterministic on every device, and needs no loop over entities.
+``(draw_order + 1) << 24 | rgb`` and ``scatter_reduce(amax)`` keeps the topmost one. That
+is order-independent and deterministic on every device, and needs no loop over entities.
+
+How the work is laid out (the cost at 64 environments is the number of tensor operations,
+not their size, so everything is arranged to need few of them):
+
+* every batch becomes a list of *instances* (one per drawn slot, or several per slot when
+  a batch's patch is larger than the smallest one: a big patch is cut into tiles of the
+  small size), and all instances of all batches go through one per-pixel pass;
+* the texture atlas is padded with a transparent border and stores, per texel, either the
+  colour or a large negative key, so "outside the box" and "transparent texel" both come
+  out of one lookup, and off-canvas pixels go to a trash row/column of the canvas;
+* without free rotation the sprite coordinate u depends on the pixel column only and v on
+  the row only (quarter turns use a transposed copy of the atlas), so both are computed
+  per patch row/column and only the texel lookup and the key are done per pixel.
+
+On the CPU only the visible slots are drawn (a ``nonzero`` compaction, which costs nothing
+there). On other devices every slot is drawn, invisible ones into a trash frame, so that
+rendering never waits for the device (no data-dependent shapes).
 
 Sprites are the CC0 PNG files shipped in the installed ``procgen-mirror`` package. When
 those files are absent, every sprite becomes a flat rectangle in Procgen's monochrome
@@ -16,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import sys
 import warnings
 from dataclasses import dataclass
@@ -26,6 +44,10 @@ import torch
 
 FRAME = 64  # observation side, pixels
 TEX = 64  # every sprite is resampled (nearest) to TEX×TEX texels; sprites are stretched to their box anyway
+PAD = TEX + 2  # atlas side with its transparent border: texel coordinate -1 and TEX are "outside"
+CANVAS = FRAME + 1  # canvas side: row/column FRAME is the trash for off-canvas pixels
+NO_KEY = -(1 << 62) - (1 << 24)  # transparent texel: negative whatever order (< 2**38) is added
+ORDER_LIMIT = 1 << 38
 
 KNOWN_SPRITES = frozenset(
     [f"spaceShips_00{i}.png" for i in range(1, 10)]
@@ -52,19 +74,21 @@ class TextureSpec:
 class SpriteBatch:
     """Fixed-capacity slots of one kind of entity, all tensors of shape ``[num_envs, slots]``.
 
-    ``x, y, rx, ry`` are the world-space centre and half-extents; ``texture`` indexes the
-    game's texture list; ``order`` (0 ≤ order < 2**38) is the draw order, larger on top;
-    ``patch`` is the side, in pixels, of a square that surely covers the drawn box (rotated
-    included). Rotation is clockwise on screen: ``quarter_turns`` (0-3, the whole batch) plus
-    ``flip`` (a further half turn, per slot) cover every sprite in these games but one;
-    ``rotation`` (radians, per slot) is the general, slower form. ``tiles_u``/``tiles_v``
-    repeat the sprite that many times across the box.
+    ``x, y, rx, ry`` are the world-space centre and half-extents; ``texture`` (int64) indexes
+    the game's texture list; ``order`` (int64, 0 ≤ order < 2**38) is the draw order, larger on
+    top; ``patch`` is the side, in pixels, of a square that surely covers the drawn box
+    (rotated included). Rotation is clockwise on screen: ``quarter_turns`` (0-3, the whole
+    batch) plus ``flip`` (a further half turn, per slot) cover most sprites; a free rotation
+    per slot is given either as ``rotation`` (radians) or, cheaper, as its ``cos`` and ``sin``.
+    ``tiles_u``/``tiles_v`` repeat the sprite that many times across the box. ``texture``
+    and ``order`` may also be float tensors holding exact integers (order < 2**24); with
+    ``rx = ry = None`` the half-extents come from ``extent_by_texture`` (``[2, textures]``).
     """
 
     x: torch.Tensor
     y: torch.Tensor
-    rx: torch.Tensor
-    ry: torch.Tensor
+    rx: torch.Tensor | None
+    ry: torch.Tensor | None
     texture: torch.Tensor
     order: torch.Tensor
     visible: torch.Tensor
@@ -74,6 +98,13 @@ class SpriteBatch:
     rotation: torch.Tensor | None = None
     tiles_u: torch.Tensor | None = None
     tiles_v: torch.Tensor | None = None
+    cos: torch.Tensor | None = None
+    sin: torch.Tensor | None = None
+    extent_by_texture: torch.Tensor | None = None
+
+    @property
+    def free_rotation(self) -> bool:
+        return self.rotation is not None or self.cos is not None
 
 
 def monochrome_colour(type_id: int, theme: int) -> tuple[int, int, int]:
@@ -103,10 +134,21 @@ def _load_sprite(path: str) -> np.ndarray:
     return rgba
 
 
-class Renderer:
-    """Draws a game's sprite batches into ``[num_envs, 64, 64, 3]`` uint8 frames."""
+# Per-instance float columns: centre, half-extents, then (cos, sin) of the rotation in the
+# general pass or the signs of the column/row axes in the separable pass, then the patch
+# origin relative to the centre pixel (half the patch, less the tile's offset), then tiling.
+_X, _EX, _AB, _H, _TILE = 0, 2, 4, 6, 8
 
-    def __init__(self, textures: list[TextureSpec], device: torch.device | str, monochrome: bool = False):
+
+class Renderer:
+    """Draws a game's sprite batches into ``[num_envs, 64, 64, 3]`` uint8 frames.
+
+    ``compact`` (default: on the CPU only) draws just the visible slots; without it every
+    slot is drawn and the step needs no device synchronisation.
+    """
+
+    def __init__(self, textures: list[TextureSpec], device: torch.device | str, monochrome: bool = False,
+                 compact: bool | None = None):
         folder = None if monochrome else procgen_asset_dir()
         if folder is None and not monochrome:
             warnings.warn("procgen-mirror's sprite files were not found; drawing monochrome rectangles instead",
@@ -121,70 +163,179 @@ class Renderer:
                 atlas[i] = _load_sprite(str(folder / spec.file))
         # Little-endian byte order r, g, b: the canvas's low three bytes are then the frame itself.
         packed = atlas[..., 0] | (atlas[..., 1] << 8) | (atlas[..., 2] << 16)
+        keys = np.where(atlas[..., 3] >= 128, packed, NO_KEY)
+        # texture i at [i], its transpose (for odd quarter turns) at [T + i]; a transparent border
+        padded = np.full((2 * len(textures), PAD, PAD), NO_KEY, dtype=np.int64)
+        padded[:len(textures), 1:-1, 1:-1] = keys
+        padded[len(textures):, 1:-1, 1:-1] = keys.transpose(0, 2, 1)
+        self.num_textures = len(textures)
         self.device = torch.device(device)
-        self.texel_rgb = torch.as_tensor(packed.reshape(-1), device=self.device)
-        self.texel_opaque = torch.as_tensor(atlas[..., 3].reshape(-1) >= 128, device=self.device)
+        self.compact = self.device.type == "cpu" if compact is None else compact
+        self.texel_key = torch.as_tensor(padded.reshape(-1), device=self.device)
+        self._cache: dict = {}
 
-    def render(self, cx: torch.Tensor, cy: torch.Tensor, scale: float, batches: list[SpriteBatch]) -> torch.Tensor:
-        """Frames for camera centres ``(cx, cy)`` (world units, ``[num_envs]``) at ``scale`` px per unit:
-        a ``[num_envs, 64, 64, 3]`` uint8 view into the key canvas."""
-        num_envs = cx.shape[0]
+    # ------------------------------------------------------------------ constants
+    def _const(self, key, make):
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = make()
+        return value
+
+    def _scalar(self, v: float) -> torch.Tensor:
+        return self._const(("scalar", v), lambda: torch.tensor(v, dtype=torch.float32, device=self.device))
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, cx, cy, scale: float, batches: list[SpriteBatch]) -> torch.Tensor:
+        """Frames for camera centres ``(cx, cy)`` (world units: ``[num_envs]`` tensors, or
+        floats shared by all environments) at ``scale`` px per unit: a ``[num_envs, 64, 64, 3]``
+        uint8 view into the key canvas."""
         assert sys.byteorder == "little", "the canvas is decoded as little-endian bytes"
-        keys, where = [], []
-        for sb in batches:
-            k, w = self._patch_keys(cx, cy, scale, sb)
-            keys.append(k)
-            where.append(w)
-        canvas = torch.zeros(num_envs * FRAME * FRAME, dtype=torch.int64, device=cx.device)
-        if keys:
-            canvas.scatter_reduce_(0, torch.cat(where), torch.cat(keys), reduce="amax")
+        num_envs = batches[0].visible.shape[0] if batches else cx.shape[0]
+        canvas = torch.zeros((num_envs + 1) * CANVAS * CANVAS, dtype=torch.int64, device=self.device)
+        if batches:
+            general = any(sb.free_rotation for sb in batches)
+            tiled = any(sb.tiles_u is not None or sb.tiles_v is not None for sb in batches)
+            q = min(sb.patch for sb in batches)
+            parts = [self._instances(sb, num_envs, general, tiled, q) for sb in batches]
+            if len(parts) == 1:
+                f, tex, order, env = parts[0]
+            else:
+                f, tex, order, env = (torch.cat(p, dim=p[0].dim() - 1) for p in zip(*parts))
+            key, pixel = self._pixels(f, tex, order, env, cx, cy, scale, general, tiled, q)
+            canvas.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amax")
         # A strided view (no copy): callers that need contiguous memory call .contiguous().
-        return canvas.view(torch.uint8).view(num_envs, FRAME, FRAME, 8)[..., :3]
+        frames = canvas.view(torch.uint8).view(num_envs + 1, CANVAS, CANVAS, 8)
+        return frames[:num_envs, :FRAME, :FRAME, :3]
 
-    def _patch_keys(self, cx, cy, scale, sb: SpriteBatch):
-        """Pixel keys and flat canvas indices of every visible slot's patch (compacted first).
-
-        Without a free rotation the sprite coordinate u depends on the pixel column only and
-        v on the row only (or the reverse, for odd quarter turns), so both are computed as
-        vectors and only the texel lookup and the key are done per pixel.
-        """
+    def _instances(self, sb: SpriteBatch, n: int, general: bool, tiled: bool, q: int):
+        """The batch's instances: float columns ``[8 or 10, V]``, texture, order and environment ``[V]``."""
         slots = sb.visible.shape[1]
-        sel = sb.visible.reshape(-1).nonzero().squeeze(1)
-        env = sel // slots
-
-        def pick(t):
-            return t.reshape(-1)[sel]
-
-        pcx = scale * (pick(sb.x) - cx[env]) + FRAME / 2
-        pcy = scale * (cy[env] - pick(sb.y)) + FRAME / 2
-        width, height = 2 * scale * pick(sb.rx), 2 * scale * pick(sb.ry)
-        offsets = torch.arange(sb.patch, device=cx.device, dtype=torch.float32) - sb.patch // 2
-        col = (torch.floor(pcx)[:, None] + offsets)[:, None, :]  # [n, 1, P]
-        row = (torch.floor(pcy)[:, None] + offsets)[:, :, None]  # [n, P, 1]
-        dx = col + 0.5 - pcx[:, None, None]
-        dy = row + 0.5 - pcy[:, None, None]
-        if sb.rotation is not None:  # free rotation: inverse-rotate every pixel centre
-            angle = pick(sb.rotation)[:, None, None]
-            cos, sin = torch.cos(angle), torch.sin(angle)
-            dx, dy = cos * dx + sin * dy, cos * dy - sin * dx
-        else:  # a multiple of a quarter turn: swap and negate the axis vectors
-            for _ in range(sb.quarter_turns % 4):
-                dx, dy = dy, -dx
+        turns = sb.quarter_turns % 4
+        ex, ey = (sb.rx, sb.ry) if general or turns % 2 == 0 else (sb.ry, sb.rx)
+        if general:
+            if sb.cos is not None:
+                a, b = sb.cos, sb.sin
+            elif sb.rotation is not None:
+                a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
+            else:
+                a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
+        else:  # signs of the column and row coordinates (see _pixels)
+            a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
         if sb.flip is not None:
-            sign = 1.0 - 2.0 * pick(sb.flip).to(torch.float32)[:, None, None]
-            dx, dy = dx * sign, dy * sign
-        u = dx / width[:, None, None] + 0.5
-        v = dy / height[:, None, None] + 0.5
-        inside = ((u >= 0) & (u < 1)) & ((v >= 0) & (v < 1))
-        on_canvas = ((col >= 0) & (col < FRAME)) & ((row >= 0) & (row < FRAME))
-        if sb.tiles_u is not None:
-            u = torch.frac(u * pick(sb.tiles_u)[:, None, None])
-        if sb.tiles_v is not None:
-            v = torch.frac(v * pick(sb.tiles_v)[:, None, None])
-        tx = (u * TEX).long().clamp_(0, TEX - 1)
-        ty = (v * TEX).long().clamp_(0, TEX - 1)
-        texel = (pick(sb.texture)[:, None, None] * (TEX * TEX) + ty * TEX) + tx
-        drawn = (inside & on_canvas) & self.texel_opaque[texel]
-        key = torch.where(drawn, self.texel_rgb[texel] | ((pick(sb.order) + 1) << 24)[:, None, None], 0)
-        pixel = (env * (FRAME * FRAME))[:, None, None] + row.long().clamp(0, FRAME - 1) * FRAME + col.long().clamp(0, FRAME - 1)
-        return key.reshape(-1), pixel.reshape(-1)
+            sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
+            a, b = sign * a, sign * b
+        half = float(sb.patch // 2)
+        by_texture = sb.rx is None
+        cols = [sb.x, sb.y, None, None, a, b, half, half] if by_texture else [sb.x, sb.y, ex, ey, a, b, half, half]
+        if tiled:
+            tu = sb.tiles_u if sb.tiles_u is not None else 1.0
+            tv = sb.tiles_v if sb.tiles_v is not None else 1.0
+            cols += [tu, tv] if general or turns % 2 == 0 else [tv, tu]
+        visible = sb.visible.reshape(-1)
+        if self.compact:
+            sel = visible.nonzero().squeeze(1)
+            env = torch.div(sel, slots, rounding_mode="floor")
+            picked = self._pick([c for c in cols if isinstance(c, torch.Tensor)] + [sb.texture, sb.order], sel, env, n, slots)
+            tex, order = picked[id(sb.texture)], picked[id(sb.order)]
+            v = sel.shape[0]
+            get = lambda c: picked[id(c)] if isinstance(c, torch.Tensor) else self._scalar(c).expand(v)  # noqa: E731
+        else:
+            env_ids = self._const(("env", n, slots), lambda: torch.arange(n, device=self.device).repeat_interleave(slots))
+            env = torch.where(visible, env_ids, n)  # invisible slots draw into the trash frame
+            tex, order = sb.texture.expand(n, slots).reshape(-1), sb.order.expand(n, slots).reshape(-1)
+            get = lambda c: (c if isinstance(c, torch.Tensor) else self._scalar(c)).expand(n, slots).reshape(-1)  # noqa: E731
+        rows = [None if c is None else get(c) for c in cols]
+        if by_texture:
+            extent = sb.extent_by_texture.index_select(1, tex if tex.dtype == torch.int64 else tex.long())
+            rows[_EX:_EX + 2] = (extent[0], extent[1]) if general or turns % 2 == 0 else (extent[1], extent[0])
+        f = torch.stack(rows)
+        if not (general or turns % 2 == 0):
+            tex = tex + self.num_textures  # odd quarter turns: the transposed atlas
+        k = -(-sb.patch // q)
+        if k > 1:  # cut the patch into k×k tiles of side q
+            shift = self._const(("shift", k, q), lambda: torch.tensor(
+                [[q * i for j in range(k) for i in range(k)], [q * j for j in range(k) for i in range(k)]],
+                dtype=torch.float32, device=self.device)[:, None, :])
+            f = f.repeat_interleave(k * k, 1)
+            f.view(f.shape[0], -1, k * k)[_H:_H + 2] -= shift
+            tex, order, env = (t.repeat_interleave(k * k, 0) for t in (tex, order, env))
+        return f, tex, order, env
+
+    def _pick(self, tensors, sel, env, n, slots) -> dict[int, torch.Tensor]:
+        """``{id(t): t.reshape(-1)[sel]}`` for ``[n, slots]`` tensors (or broadcastable ones).
+
+        Rows of one planar table (same storage, unit column stride, equal row stride) are
+        picked together with one ``index_select`` on the storage, without copying the rows."""
+        out: dict[int, torch.Tensor] = {}
+        groups: dict[tuple, list[torch.Tensor]] = {}
+        for t in tensors:
+            if id(t) in out:
+                continue
+            full = t.expand(n, slots)
+            if full.is_contiguous():
+                out[id(t)] = full.view(-1).index_select(0, sel)
+            elif full.stride(1) == 1:
+                key = (full.untyped_storage().data_ptr(), full.stride(0), full.dtype)
+                groups.setdefault(key, []).append(t)
+                out[id(t)] = None
+            else:
+                out[id(t)] = full.reshape(-1).index_select(0, sel)
+        for (_, row_stride, _), members in groups.items():
+            first = members[0]
+            storage = torch.as_strided(first, (first.untyped_storage().nbytes() // first.element_size(),), (1,), 0)
+            offsets = tuple(m.storage_offset() for m in members)
+            where = torch.add(sel, env, alpha=row_stride - slots)  # env·row_stride + column
+            if len(members) == 1:
+                out[id(first)] = storage.index_select(0, where + offsets[0])
+                continue
+            offsets_t = self._const(("offsets_t", offsets), lambda: torch.tensor(offsets, device=self.device)[:, None])
+            values = storage.index_select(0, (where + offsets_t).view(-1)).view(len(members), -1)
+            for m, row in zip(members, values):
+                out[id(m)] = row
+        return out
+
+    def _pixels(self, f, tex, order, env, cx, cy, scale, general, tiled, q):
+        """Keys and flat canvas indices ``[q, q, V]`` of every instance's patch (instances last:
+        every elementwise operation then runs along a contiguous dimension)."""
+        if isinstance(cx, torch.Tensor) or isinstance(cy, torch.Tensor):  # a camera per environment
+            cx, cy = torch.broadcast_tensors(torch.as_tensor(cx, dtype=torch.float32, device=self.device),
+                                             torch.as_tensor(cy, dtype=torch.float32, device=self.device))
+            cam_env = env if self.compact else env.clamp(max=cx.shape[0] - 1)  # the trash frame uses the last camera
+            cam = torch.stack([cx, cy]).index_select(1, cam_env)
+        else:
+            cam = self._const(("cam", float(cx), float(cy)),
+                              lambda: torch.tensor([[cx], [cy]], dtype=torch.float32, device=self.device))
+        axis = self._const(("axis", scale), lambda: torch.tensor([[scale], [-scale]], dtype=torch.float32, device=self.device))
+        # pixel-space centre, as scale·(x − cx) + 32 and scale·(cy − y) + 32
+        p = (f[_X:_X + 2] - cam).mul_(axis).add_(FRAME / 2)  # [2, V]
+        origin = torch.floor(p).sub_(f[_H:_H + 2])  # first patch column and row
+        offsets = self._const(("offsets", q), lambda: torch.arange(q, dtype=torch.float32, device=self.device)[:, None])
+        pos = origin[:, None, :] + offsets  # [2, q, V] pixel columns and rows
+        d = (pos + 0.5).sub_(p[:, None, :])  # pixel centre relative to the sprite centre
+        # extents in pixels per TEX texels: u·TEX = d / (extent/TEX) + TEX/2 (exact scaling by 2**k)
+        extent = f[_EX:_EX + 2] * (2.0 * scale / TEX)
+        if general:
+            cs = f[_AB:_AB + 2]
+            conj = self._const(("conj",), lambda: torch.tensor([[1.0], [-1.0]], device=self.device))
+            col = d[:1] * (cs * conj)[:, None, :]  # (cos·dx, −sin·dx) [2, q, V]
+            row = d[1:] * cs.flip(0)[:, None, :]  # (sin·dy, cos·dy)
+            # u = cos·dx + sin·dy, v = cos·dy − sin·dx: [2, q(row), q(col), V]
+            uv = (col[:, None] + row[:, :, None]).div_(extent[:, None, None, :]).add_(TEX / 2)
+        else:  # u from the columns, v from the rows (sign per axis; odd turns use the transposed atlas)
+            uv = (d * f[_AB:_AB + 2, None, :]).div_(extent[:, None, :]).add_(TEX / 2)  # [2, q, V]
+        if tiled:
+            outside = (uv < 0) | (uv >= TEX)
+            reps = f[_TILE:_TILE + 2, None, None, :] if general else f[_TILE:_TILE + 2, None, :]
+            uv = torch.where(outside, -1.0, torch.frac((uv * reps) / TEX) * TEX)
+        uv = uv.floor_().clamp_(-1, TEX)  # texel coordinates, -1 and TEX: the transparent border
+        base = (tex * (PAD * PAD) if tex.dtype == torch.float32 else tex.to(torch.float32).mul_(PAD * PAD)).add_(PAD + 1)
+        if general:
+            texel = torch.add(uv[0], uv[1], alpha=PAD).add_(base).long()
+        else:
+            texel = torch.add(base, uv[1], alpha=PAD).long()[:, None, :] + uv[0].long()
+        key = self.texel_key.index_select(0, texel.view(-1)).view(texel.shape)
+        key += ((order if order.dtype == torch.int64 else order.long()) + 1) << 24
+        where = torch.remainder(pos.clamp_(-1, FRAME), CANVAS).long()  # off-canvas → the trash row/column
+        rows = torch.add(env * (CANVAS * CANVAS), where[1], alpha=CANVAS)  # [q, V]
+        pixel = rows[:, None, :] + where[0]
+        return key, pixel

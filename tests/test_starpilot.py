@@ -31,8 +31,8 @@ def add_ship(st, slot, x, y, vx=0.0, vy=0.0, fire_at=-1.0, spawn=0):
     col = sp.SH0 + slot
     tab = st["tab"]
     for row, v in [(sp.X, x), (sp.Y, y), (sp.VX, vx), (sp.VY, vy), (sp.ALIVE, 1.0), (sp.BORN, spawn),
-                   (sp.SUB, sp.SUB_RELEASE), (sp.ROT, math.pi / 2), (sp.TEX, 3.0), (sp.FIRE, fire_at),
-                   (sp.RANK, 4 * spawn), (sp.GEN, 0.0), (sp.HP, 2.0), (sp.EXT, sp.NO_EXPLOSION)]:
+                   (sp.SUB, sp.SUB_RELEASE), (sp.COS, sp.QUARTER_COS), (sp.SIN, sp.QUARTER_SIN), (sp.TEX, 3.0),
+                   (sp.FIRE, fire_at), (sp.RANK, 4 * spawn), (sp.GEN, 0.0), (sp.HP, 2.0)]:
         tab[:, row, col] = v
 
 
@@ -130,10 +130,15 @@ def test_bullets_kill_a_ship_in_two_hits_for_one_reward():
     st, rewards, dones, _ = run(game, st, [FIRE_RIGHT])
     assert rewards == [1.0]
     assert st["tab"][0, sp.ALIVE, sp.SH0 + 3].item() == 2.0  # dying: drawn this frame, removed next step
-    assert st["tab"][0, sp.EXT, sp.SH0 + 3].item() == 8.0  # death explosion created
+    boom = sp.SH0 + 3 + sp.EXPLODE  # its death explosion: created now, at the ship, for 5 frames
+    assert st["tab"][0, sp.BORN, boom].item() == 8.0 and st["tab"][0, sp.ALIVE, boom].item() == 1.0
+    assert st["tab"][0, sp.X, boom].item() == st["tab"][0, sp.X, sp.SH0 + 3].item()
+    sparks = st["tab"][0, sp.ALIVE, sp.SX]
+    assert sparks.sum().item() == 2.0  # the two hits of steps 7 and 8: sparks last 5 frames
     st, rewards, dones, _ = run(game, st, [FIRE_RIGHT] * 20)
     assert sum(rewards) == 0.0 and not any(dones)
     assert st["tab"][0, sp.ALIVE, sp.SH0 + 3].item() == 0.0
+    assert st["tab"][0, sp.ALIVE, sp.EXPL].sum().item() == 0.0  # every explosion is over
     # bullets 3.. passed through the dying ship; those fired at steps ≤ 10 have left the world
     # (x = 2.4 + 0.8·moves > 16.4 after 18 moves)
     assert alive_cols(st, sp.PB) == 18
@@ -173,8 +178,8 @@ def test_survival_bonus_accounting():
 def rocket_state(game, agent_x):
     st = blank(game, agent=(agent_x, 3.0), t=499)
     st, rewards, dones, _ = run(game, st, [NOOP])  # step 500: the rocket enters, not yet touching
-    assert st["rocket"][0, 3].item() == 1.0 and not dones[0]
-    assert st["rocket"][0, 0].item() == pytest.approx(16.0 + 8.0 * 122 / 374)
+    assert st["tab"][0, sp.ALIVE, sp.ROCKET].item() == 1.0 and not dones[0]
+    assert st["tab"][0, sp.X, sp.ROCKET].item() == pytest.approx(16.0 + 8.0 * 122 / 374)
     return st
 
 

@@ -145,6 +145,7 @@ class Fruitbot:
     def __init__(self, config: FruitbotConfig, device: torch.device):
         self.config = config
         self.device = dev = torch.device(device)
+        self.sync_ok = dev.type == "cpu"  # data-dependent shortcuts cost nothing there
         f32 = dict(device=dev, dtype=torch.float32)
         i64 = dict(device=dev, dtype=torch.int64)
         self.num_fruit, self.num_treat = config.fruit_count[1], config.treat_count[1]
@@ -163,14 +164,18 @@ class Fruitbot:
 
         # step tables
         self.accel = torch.tensor([-_ACCEL] * 3 + [0.0] * 3 + [_ACCEL] * 3 + [0.0] * 6, **f32)  # by action
-        self.heights = torch.as_tensor(height_table(1001), **f32)  # y by t (episodes end at t = 420)
+        heights = height_table(1001)
+        self.heights = torch.as_tensor(heights, **f32)  # y by t (episodes end at t = 420)
+        # no wall can be touched before the agent's top reaches the lowest possible one (y = 3.7)
+        first_row_bottom = 4 - WALL_RY
+        self.min_episode_length = min(config.timeout, int(np.argmax(heights + AGENT_R + 0.01 > first_row_bottom)))
         rew = [0.0] * nb + [config.present_reward] * 10
         rew += [config.fruit_reward] * self.num_fruit + [config.treat_reward] * self.num_treat
         self.box_reward = torch.tensor(rew, **f32)
         self.edible = torch.arange(nb + 10 + C, **i64) >= nb + 10
-        self.mob_radius = torch.tensor([KEY_R, KEY_R, AGENT_R], **f32)
-        self.mob_step = torch.tensor([[0.0] * 3, [KEY_SPEED, KEY_SPEED, 0.0], [1.0, 1.0, 0.0]], **f32)[None]
-        self.y_row = torch.tensor([False, True, False, False], device=dev)[None, :, None]
+        self.mob_radius = torch.tensor([KEY_R, KEY_R, AGENT_R], **f32)[:, None]
+        self.mob_step = torch.tensor([[0.0] * 2, [KEY_SPEED, KEY_SPEED], [1.0, 1.0]], **f32)[None]
+        self.key_limits = torch.tensor([[H + KEY_R], [float(KEY_LIFE)]], **f32)  # a key goes above these (y, age)
         self.no_key = torch.tensor([[0.0], [PARK], [99.0]], **f32)[None]  # [1, 3, 1]
 
         # generation tables
@@ -178,7 +183,7 @@ class Fruitbot:
         self.row_ids = torch.arange(NUM_ROWS, **i64)
         self.tile_k = torch.arange(TILES_PER_ROW, **f32)
         self.cand_k = torch.arange(CAND, **i64)
-        self.earlier = torch.ones(C, C, device=dev, dtype=torch.bool).triu(1)  # [i, j]: i is placed before j
+        self.later = torch.ones(C, C, **f32).tril(-1)  # [j, i]: i is placed before j
         self.item_j = torch.cat([torch.arange(self.num_fruit, **i64), torch.arange(self.num_treat, **i64)])
         self.is_fruit = torch.arange(C, **i64) < self.num_fruit
         self.item_tex0 = torch.where(self.is_fruit, tex_fruit0, tex_treat0)
@@ -276,8 +281,10 @@ class Fruitbot:
         obst = torch.cat([walls[:, :, :2 * NUM_ROWS], self.agent_box.expand(N, 4, 1)], 2)  # [N, 4, 11]
         obst[:, 0, -1] = ax
         o = obst[:, :, None, None, :]  # [N, 4, 1, 1, 11]
-        near = (((cx[..., None] - o[:, 0]).abs() < o[:, 2] + 0.5) & ((cy[..., None] - o[:, 1]).abs() < o[:, 3] + 0.5)).any(-1)
-        ok = ~(near | (cy > H - 1.5))  # [N, C, K]
+        # overlap ⟺ max(|dx| − (rx + 0.5), |dy| − (ry + 0.5)) < 0 (the sign of a float difference is exact)
+        gap = (cx[..., None] - o[:, 0]).abs_().sub_(o[:, 2] + 0.5)
+        torch.maximum(gap, (cy[..., None] - o[:, 1]).abs_().sub_(o[:, 3] + 0.5), out=gap)
+        ok = ~((gap.amin(-1) < 0) | (cy > H - 1.5))  # [N, C, K]
         first = torch.where(ok, self.cand_k, K).flip(-1).cummin(-1).values.flip(-1)  # first admissible ≥ k
         nxt = torch.cat([first[..., 1:], torch.full_like(first[..., :2], K)], -1).view(-1)  # first admissible > k
         ptr = first[..., 0]
@@ -286,14 +293,17 @@ class Fruitbot:
         base = self._flat_base.get(N)
         if base is None:
             base = self._flat_base[N] = torch.arange(N * C, device=self.device).view(N, C) * (K + 1)
-        blocker = self.earlier & live[:, :, None]
+        blocker = self.later * live[:, None, :]  # [N, j, i]: i is live and placed before j
         for r in range(ROUNDS + 1):
-            idx = base + ptr
-            xy = flat_xy[idx]  # [N, C, 2]
-            clash = (((xy[:, :, None] - xy[:, None]).abs().amax(-1) < 1) & blocker).any(1)
-            if r == ROUNDS or not bool(clash.any()):
+            idx = (base + ptr).view(-1)
+            xy = flat_xy.index_select(0, idx).view(N, C, 2)
+            x, y = xy[..., 0], xy[..., 1]
+            d = (x[:, :, None] - x[:, None, :]).abs_()  # [N, j, i]
+            torch.maximum(d, (y[:, :, None] - y[:, None, :]).abs_(), out=d)
+            clash = d.lt_(1.0).mul_(blocker).amax(2) > 0
+            if r == ROUNDS or (self.sync_ok and not bool(clash.any())):
                 break  # usually after 1-3 rounds: checking costs less than the rounds it saves
-            ptr = torch.where(clash, nxt[idx], ptr)
+            ptr = torch.where(clash, nxt.index_select(0, idx).view(N, C), ptr)
 
         theme = bits[:, -C:] % self.num_themes
         tex = self.item_tex0 + theme
@@ -308,7 +318,7 @@ class Fruitbot:
         x, vx = mob[:, 0, 2], mob[:, 2, 2]
 
         # lateral velocity, then four border-clamped sub-moves (§1.3, §1.4)
-        vx = (vx * 0.5 + self.accel[action]).double().mul(0.9).float()
+        vx = torch.add(self.accel.index_select(0, action), vx, alpha=0.5).double().mul_(0.9).float()
         q = vx * 0.25
         snap = torch.where(q > 0, _SNAP_HI, _SNAP_LO)
         blocked = torch.zeros_like(vx)
@@ -316,31 +326,38 @@ class Fruitbot:
             nx = x + q
             b = nx.clamp(_X_LO, _X_HI) != nx
             x = torch.where(b, snap, nx)
-            blocked = blocked + b
-        vx = vx * ((4 - blocked) * 0.25)
-        y = self.heights[t]
+            blocked += b
+        y = self.heights.index_select(0, t)
+        mover = torch.stack([x, y, vx.mul_(blocked.mul_(-0.25).add_(1.0))], 1)  # the agent: x, y, vx
 
-        # keys move up and age (§1.5); then one overlap test of keys and agent with every box
-        mob = torch.cat([mob[:, :, :2] + self.mob_step[:, :, :2], torch.stack([x, y, vx], 1)[..., None]], 2)
+        # keys move up and age (§1.5); then one overlap test of keys and agent with every box:
+        # overlap ⟺ max(|dx| − (rx + r), |dy| − (ry + r)) < 0 (the sign of a float difference is exact)
+        keys = mob[:, :, :2] + self.mob_step
         boxes = state["boxes"]
-        hit = (((boxes[:, None, 0] - mob[:, 0, :, None]).abs() < boxes[:, None, 2] + self.mob_radius[:, None])
-               & ((boxes[:, None, 1] - mob[:, 1, :, None]).abs() < boxes[:, None, 3] + self.mob_radius[:, None]))
+        reach = boxes[:, 2:, None] + self.mob_radius  # [N, 2, 3, M]
+        px, py = torch.cat([keys[:, :2], mover[:, :2, None]], 2).unbind(1)  # [N, 3] each
+        gap = (boxes[:, None, 0] - px[:, :, None]).abs_().sub_(reach[:, 0])
+        torch.maximum(gap, (boxes[:, None, 1] - py[:, :, None]).abs_().sub_(reach[:, 1]), out=gap)
+        hit = torch.lt(gap, 0.0, out=gap)  # [N, 3, M] float 0/1
         nb = 2 * NUM_ROWS
-        key_gone = hit[:, :2, :nb].any(2) | (mob[:, 2, :2] > KEY_LIFE) | (mob[:, 1, :2] > H + KEY_R)  # [N, 2]
+        key_gone = torch.maximum(hit[:, :2, :nb].amax(2), (keys[:, 1:] - self.key_limits).amax(1)) > 0  # [N, 2]
         hit = hit[:, 2]  # the agent's
         reward = (hit * self.box_reward).sum(1)
-        wall = hit[:, :nb].any(1)
-        complete = hit[:, nb: nb + 10].any(1)
+        wall = hit[:, :nb].amax(1) > 0
+        complete = hit[:, nb: nb + 10].amax(1) > 0
         if self.config.survival_bonus:
-            reward = reward + torch.where(wall, 0.0, self.config.survival_bonus)
-        boxes = torch.where((hit & self.edible)[:, None] & self.y_row, PARK, boxes)
+            reward = torch.add(reward, ~wall, alpha=self.config.survival_bonus)
+        eaten = hit[:, nb + 10:]
+        if not self.sync_ok or bool(eaten.any()):
+            boxes = boxes.clone()
+            boxes[:, 1, nb + 10:].masked_fill_(eaten > 0, PARK)
 
         # throw a key (action 9) at most every 8 steps, from the agent's centre (§3.5 step 7)
-        keys = torch.where(key_gone[:, None], self.no_key, mob[:, :, :2])
+        keys = torch.where(key_gone[:, None], self.no_key, keys)
         throw = (action == 9) & (t - state["fire"] >= KEY_COOLDOWN)
-        new_key = torch.stack([x, y, torch.zeros_like(x)], 1)[..., None]
-        keys = torch.where(throw[:, None, None], torch.cat([keys[:, :, 1:], new_key], 2), keys)
-        mob = torch.cat([keys, mob[:, :, 2:]], 2)
+        thrown = torch.cat([keys[:, :, 1:], torch.cat([mover[:, :2], torch.zeros_like(x)[:, None]], 1)[..., None]], 2)
+        keys = torch.where(throw[:, None, None], thrown, keys)
+        mob = torch.cat([keys, mover[..., None]], 2)
 
         new_state = {"t": t, "mob": mob, "fire": torch.where(throw, t, state["fire"]), "boxes": boxes,
                      "tiles": state["tiles"], "tex": state["tex"]}

@@ -7,8 +7,8 @@ State (every tensor has a leading ``[N]`` environment dimension):
 
 * ``t``       int64 ``[N]``: steps taken in this episode.
 * ``tab``     float32 ``[N, ROWS, COLS]``: one column per entity slot, one row per field
-  (planar, so that every field of every entity is a contiguous ``[N, COLS]`` plane).
-  Columns:
+  (planar, so that every field of every entity is a contiguous ``[N, COLS]`` plane, and a
+  block of adjacent rows of a block of columns is written in one operation). Columns:
 
   - 0: the agent;
   - 1..128: enemy bullets. The ship with schedule index i fires (once) into column
@@ -20,28 +20,27 @@ State (every tensor has a leading ``[N]`` environment dimension):
     86 steps after it spawns;
   - 193: a dummy ship column, never alive, target of masked-out scatters;
   - 194..219: player bullets. The bullet fired at step t lives in column ``194 + t % 26``
-    (one per step at most; a bullet and the hit spark that replaces it are gone ≤ 24
-    steps after it was fired).
+    (one per step at most; a bullet and its hit spark are gone ≤ 26 steps after it was fired);
+  - 220..284: the death explosion of ship column c (dummy included) in column c + 91;
+  - 285..310: the hit spark of player-bullet column c in column c + 91;
+  - 311: the finish rocket.
 
   Rows: position and velocity, ``ALIVE`` (0 no, 1 yes, 2 a ship killed this step: still
   drawn and still lethal during the next step, then removed), creation step ``BORN`` and
-  ``SUB`` (the draw order is ``BORN·2**20 + SUB``, ``SUB`` following the original's
-  creation order within a step: sparks, the enemy phase newest ship first, releases,
-  bullet, rocket), rotation, texture; explosions (``EXT`` creation step, ``EXS`` its SUB);
-  ship data (absolute fire step, spawn rank, ring generation, health).
-
-  Explosions have no columns of their own: a death explosion sits at its ship's centre and
-  moves with its velocity, and a hit spark replaces the player bullet that made it, so
-  both reuse their host's kinematics (a column keeps moving after its host is removed).
+  ``SUB`` (creation order within a step: sparks, the enemy phase newest ship first,
+  releases, bullet, rocket), the sprite's rotation as ``COS``/``SIN``, ``TEX`` its texture,
+  ``ORDER`` the draw order derived from ``BORN`` and ``SUB`` (exact in float32), ship data
+  (absolute fire step, spawn rank, ring generation, health). An explosion copies its
+  host's centre and velocity when it is created and then moves on its own; its texture is
+  its frame. The rocket keeps its launch x in ``RANK`` and ``AGENT_R`` + its half-width in ``HP``.
 * ``sched``   float32 ``[N, ROWS, 256]``: every ship of the level, sorted by spawn time, as
   the ``tab`` column it is released into; ``sched_t`` int64 ``[N, 256]`` the spawn steps;
   ``ptr`` int64 ``[N]`` how many have been released.
-* ``rocket``  float32 ``[N, 4]``: the finish rocket's x, half-width, texture, and 1 once
-  it has entered.
 
-All randomness is drawn at ``generate`` from the level seed; ``step`` is deterministic.
-Masks inside ``step`` are kept as float 0/1 planes: on CPU, float arithmetic on them is
-several times cheaper than boolean comparisons and ``where``.
+All randomness is drawn at ``generate`` from the level seed; ``step`` is deterministic and
+has no data-dependent shapes. The step is written for few tensor operations (at 64
+environments their number, not their size, is the cost): masks are combined with
+``where`` on whole row blocks, and nothing loops over entity kinds.
 """
 
 from __future__ import annotations
@@ -71,7 +70,9 @@ SCHEDULE = 256  # ≥ 50 × 5 ship entries
 NEVER = 1 << 40  # spawn step of an empty schedule entry
 EXPLOSION_FRAMES = 5
 HALF_PI = math.pi / 2
-FAR = 1.0e4  # where collision tests park slots that must not collide
+# the sprites of the agent, ships and player bullets are turned by a quarter (the float32 π/2)
+QUARTER_COS = float(torch.cos(torch.tensor(HALF_PI, dtype=torch.float32)))
+QUARTER_SIN = float(torch.sin(torch.tensor(HALF_PI, dtype=torch.float32)))
 
 # columns
 A = 0
@@ -79,23 +80,35 @@ EB0, EB_N = 1, 128
 SH0, SH_N = 129, 64
 DUMMY = SH0 + SH_N
 PB0, PB_N = DUMMY + 1, 26
-COLS = PB0 + PB_N
+HOST_N = SH_N + 1 + PB_N  # columns that host explosions: ships, dummy, player bullets
+DX0 = PB0 + PB_N  # death explosions (of the ship columns and the dummy)
+SX0 = DX0 + SH_N + 1  # hit sparks (of the player-bullet columns)
+ROCKET = SX0 + PB_N
+COLS = ROCKET + 1
+EXPLODE = DX0 - SH0  # explosion column = host column + EXPLODE
 EB = slice(EB0, EB0 + EB_N)
 SH = slice(SH0, DUMMY + 1)  # ship ring plus the dummy (65 columns)
-PB = slice(PB0, COLS)
-EXPL = slice(SH0, COLS)  # columns that host explosions: ships, dummy, player bullets
+PB = slice(PB0, PB0 + PB_N)
+DX = slice(DX0, SX0)
+SX = slice(SX0, ROCKET)
+EXPL = slice(DX0, ROCKET)
+MAIN = slice(0, DX0)  # agent, bullets, ships: drawn with a 5-px patch
+LETHAL = slice(EB0, DUMMY)  # enemy bullets and ships
+MOVING = slice(EB0, DX0)  # what can leave the world: bullets and ships (the agent is clamped)
 
 # rows
-X, Y, VX, VY, ALIVE, BORN, SUB, ROT, TEX, EXT, EXS, FIRE, RANK, GEN, HP = range(15)
+X, Y, VX, VY, ALIVE, BORN, SUB, COS, SIN, TEX, ORDER, FIRE, RANK, GEN, HP = range(15)
 ROWS = 15
-NO_EXPLOSION = -100.0
+NO_EXPLOSION = -100.0  # BORN of an explosion column that holds none
 
-# draw order within a step (SUB); the agent (layer 1) is above everything
-SUB_ENEMY = 1 << 10  # + 2·(newest-first rank) + (0 bullet, 1 death explosion)
-SUB_RELEASE = 1 << 19  # + rank among the ships spawning together
-SUB_PLAYER_BULLET = (1 << 19) + (1 << 18)
+# creation order within a step (SUB), offset so that ORDER stays ≥ 0
+SUB_BASE = 1 << 22
+SUB_ENEMY = SUB_BASE + 64  # + 2·(newest-first rank) + (0 bullet, 1 death explosion); sparks below
+SUB_RELEASE = SUB_BASE + 2048  # + rank among the ships spawning together
+SUB_PLAYER_BULLET = SUB_BASE + 3072
 SUB_ROCKET = SUB_PLAYER_BULLET + 1
-AGENT_BORN = 1 << 17  # agent order = 2**37
+ORDER_STEP = 4096  # ORDER = SUB + ORDER_STEP · clamp(BORN − t, −1024, 1)
+AGENT_BORN = 1.0e9  # the agent is drawn above everything
 
 # level generation: one rng stream, its draws sliced by use
 S_LEVEL = 0
@@ -117,15 +130,20 @@ class Starpilot:
     def __init__(self, config: StarpilotConfig, device: torch.device):
         self.config = c = config
         self.device = device = torch.device(device)
+        self.sync_ok = device.type == "cpu"  # data-dependent shortcuts cost nothing there
+        # the first ships enter at step ≥ 11 and can touch the agent one step later
+        self.min_episode_length = min(c.timeout, 12)
         self.n_enemy, self.n_rocket = len(c.enemy_sprites), len(c.rocket_sprites)
-        # textures: agent, player bullet, enemy bullet, ships…, rockets…, explosion frames
+        # textures: agent, player bullet, enemy bullet, ships…, rockets…, death and spark frames
         self.textures = [TextureSpec("playerShip2_blue.png", 0), TextureSpec("towerDefense_tile295.png", 1),
                          TextureSpec("towerDefense_tile296.png", 2)]
         self.tex_ship = len(self.textures)
         self.textures += [TextureSpec(f, 4, i) for i, f in enumerate(c.enemy_sprites)]
         self.tex_rocket = len(self.textures)
         self.textures += [TextureSpec(f, 9, i) for i, f in enumerate(c.rocket_sprites)]
-        self.tex_explosion = len(self.textures)
+        self.tex_death = len(self.textures)
+        self.textures += [TextureSpec(f"explosion{i + 1}.png", 54 + i) for i in range(EXPLOSION_FRAMES)]
+        self.tex_spark = len(self.textures)
         self.textures += [TextureSpec(f"explosion{i + 1}.png", 54 + i) for i in range(EXPLOSION_FRAMES)]
 
         f32 = dict(device=device, dtype=torch.float32)
@@ -133,28 +151,39 @@ class Starpilot:
         table = [((a // 3 - 1) * 0.5 * MAXSPEED, (a % 3 - 1) * 0.5 * MAXSPEED, 0.0) if a <= 8 else
                  (0.0, 0.0, (-1.0 if a == 10 else 1.0) if c.player_can_fire else 0.0) for a in range(15)]
         self.action_table = torch.tensor(table, **f32)
-        self.rocket_rx = torch.tensor([8.0 * ROCKET_PIXELS[f][0] / ROCKET_PIXELS[f][1] for f in c.rocket_sprites], **f32)
-        # per column: lethal overlap distance (agent r + entity r; 0 = harmless), half-size
-        self.lethal = torch.zeros(COLS, **f32)
-        self.lethal[EB] = AGENT_R + BULLET_R
-        self.lethal[SH0:DUMMY] = AGENT_R + SHIP_R
-        self.radius = torch.full((COLS,), BULLET_R, **f32)
-        self.radius[A] = AGENT_R
-        self.radius[SH] = SHIP_R
-        self.keep_limit = HALF + self.radius  # completely outside ⟺ |x − 8| > 8 + r or |y − 8| > 8 + r
-        expl_r = torch.full((COLS - SH0,), 0.2, **f32)  # hit spark
-        expl_r[: DUMMY - SH0] = 0.5 * SHIP_R  # death explosion: half the ship's half-width
-        self.expl_r = expl_r[:, None] * (1.4 ** torch.arange(EXPLOSION_FRAMES, **f32))  # [97, 5]
+        rocket_rx = [8.0 * ROCKET_PIXELS[f][0] / ROCKET_PIXELS[f][1] for f in c.rocket_sprites]
+        self.rocket_rx = torch.tensor(rocket_rx, **f32)
+        # half-extents by texture, for drawing: explosions grow by 1.4 per frame
+        size = [AGENT_R, BULLET_R, BULLET_R] + [SHIP_R] * self.n_enemy
+        growth = 1.4 ** torch.arange(EXPLOSION_FRAMES, **f32)
+        rx = torch.cat([torch.tensor(size, **f32), self.rocket_rx, (0.5 * SHIP_R) * growth, 0.2 * growth])
+        ry = torch.cat([torch.tensor(size, **f32), torch.full((self.n_rocket,), HALF, **f32),
+                        (0.5 * SHIP_R) * growth, 0.2 * growth])
+        self.extent_by_texture = torch.stack([rx, ry])  # [2, T]
+        # per column: lethal overlap distance (agent r + entity r; 0 = harmless), removal limit
+        lethal = torch.zeros(COLS, **f32)
+        lethal[EB] = AGENT_R + BULLET_R
+        lethal[SH0:DUMMY] = AGENT_R + SHIP_R
+        self.lethal = lethal[LETHAL]
+        radius = torch.full((COLS,), BULLET_R, **f32)
+        radius[SH] = SHIP_R
+        self.keep_limit = (HALF + radius)[MOVING]  # completely outside ⟺ |x − 8| > 8 + r or |y − 8| > 8 + r
+        self.eb_column = torch.arange(EB0, EB0 + SH_N, **f32)
+        self.expl_tex = torch.full((HOST_N,), float(self.tex_spark), **f32)
+        self.expl_tex[:SH_N + 1] = self.tex_death
         self.steps4 = torch.arange(1, 5, **f32)
-        self.gen_rows = torch.arange(2, **f32)[:, None]
-        self.pb_slots = torch.arange(PB_N, device=device)
         self.release_k = torch.arange(3, device=device)
-        self.ship_slot = torch.arange(SH_N + 1, **f32)
-        self.one = torch.ones((), **f32)
+        self.ship_key = torch.arange(1, SH_N + 2, **f32)  # slot + 1
         # the 98% box test against the border (§1.4), in coordinates centred on the world
         self.block = HALF - float(torch.tensor(0.98 * AGENT_R, dtype=torch.float32))
         self.patch_rocket = 2 * int(max(4.0 * float(self.rocket_rx.max()), 4.0 * HALF) + 0.5) + 1
-        self._consts: dict[int, dict[str, torch.Tensor]] = {}
+        self._consts: dict = {}
+
+    def _const(self, key, make):
+        value = self._consts.get(key)
+        if value is None:
+            value = self._consts[key] = make()
+        return value
 
     # ------------------------------------------------------------------ generation
     def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -178,7 +207,10 @@ class Starpilot:
         delay = randint(D_FIRE, 10, 100)
         angle = (uniform(D_ANGLE) - 0.5) * HALF_PI
         angle = torch.where(randint(D_STRAIGHT, 0, 2) == 1, 0.0, angle)  # 50 %: straight
-        vx, vy = -SHIP_SPEED * torch.cos(angle), SHIP_SPEED * torch.sin(angle)
+        # cos/sin on rows padded to 256: a vectorised kernel then treats every element alike,
+        # so a level does not depend on the batch it is generated in
+        angle = torch.nn.functional.pad(angle, (0, SCHEDULE - G * J))
+        vx, vy = (-SHIP_SPEED * torch.cos(angle))[:, :G * J], (SHIP_SPEED * torch.sin(angle))[:, :G * J]
 
         # sort by spawn step (stable: group order breaks ties), pad to SCHEDULE entries
         spawn, perm = torch.sort(torch.where(valid, spawn, NEVER), dim=1, stable=True)
@@ -197,111 +229,122 @@ class Starpilot:
         rows = [None] * ROWS
         rows[X], rows[Y], rows[VX], rows[VY] = torch.full_like(spawn_f, ENTRY_X), group(y0), ship(vx), ship(vy)
         rows[ALIVE], rows[BORN], rows[SUB] = torch.ones_like(spawn_f), spawn_f, SUB_RELEASE + rank.float()
-        rows[ROT], rows[TEX] = torch.full_like(spawn_f, HALF_PI), (self.tex_ship + group(theme)).float()
-        rows[EXT], rows[EXS] = torch.full_like(spawn_f, NO_EXPLOSION), torch.zeros_like(spawn_f)
+        rows[COS], rows[SIN] = torch.full_like(spawn_f, QUARTER_COS), torch.full_like(spawn_f, QUARTER_SIN)
+        rows[TEX], rows[ORDER] = (self.tex_ship + group(theme)).float(), torch.zeros_like(spawn_f)
         rows[FIRE], rows[RANK], rows[GEN] = fire, 4 * spawn_f + rank, ((index >> 6) & 1).float()
         rows[HP] = torch.full_like(spawn_f, SHIP_HEALTH)
         sched = torch.stack(rows, dim=1)
 
-        tab = torch.zeros(n, ROWS, COLS, device=dev)
-        tab[:, X:Y + 1, A] = AGENT_R + (W - 2 * AGENT_R) * uniform(D_AGENT)
-        tab[:, ALIVE, A] = 1.0
-        tab[:, BORN, A] = AGENT_BORN
-        tab[:, ROT, A] = HALF_PI
-        tab[:, TEX, EB], tab[:, TEX, PB] = 2.0, 1.0
-        tab[:, EXT] = NO_EXPLOSION
         theme_r = randint(D_ROCKET, 0, self.n_rocket)
-        rocket = torch.stack([torch.zeros(n, device=dev), self.rocket_rx[theme_r],
-                              (self.tex_rocket + theme_r).float(), torch.zeros(n, device=dev)], dim=1)
+        rocket_rx = self.rocket_rx[theme_r]
+        tab = self._blank(n).repeat(n, 1, 1)
+        tab[:, X:Y + 1, A] = AGENT_R + (W - 2 * AGENT_R) * uniform(D_AGENT)
+        tab[:, TEX, ROCKET] = (self.tex_rocket + theme_r).float()
+        tab[:, RANK, ROCKET] = W + rocket_rx  # launch x: the left edge on the right border
+        tab[:, HP, ROCKET] = AGENT_R + rocket_rx  # touching distance
         return {"t": torch.zeros(n, dtype=torch.int64, device=dev), "tab": tab, "sched": sched,
-                "sched_t": spawn, "ptr": torch.zeros(n, dtype=torch.int64, device=dev), "rocket": rocket}
+                "sched_t": spawn, "ptr": torch.zeros(n, dtype=torch.int64, device=dev)}
+
+    def _blank(self, n: int) -> torch.Tensor:
+        """``[1, ROWS, COLS]``: the table of a level before anything has happened."""
+        def make():
+            tab = torch.zeros(1, ROWS, COLS, device=self.device)
+            tab[:, SUB] = SUB_BASE
+            tab[:, ALIVE, A], tab[:, BORN, A] = 1.0, AGENT_BORN
+            tab[:, COS, :DX0], tab[:, SIN, :DX0] = QUARTER_COS, QUARTER_SIN
+            tab[:, COS, DX0:] = 1.0
+            tab[:, TEX, EB], tab[:, TEX, PB] = 2.0, 1.0
+            tab[:, SUB, PB] = SUB_PLAYER_BULLET
+            tab[:, BORN, EXPL] = NO_EXPLOSION
+            tab[:, TEX, EXPL] = self.expl_tex + (EXPLOSION_FRAMES - 1)
+            tab[:, Y, ROCKET], tab[:, BORN, ROCKET], tab[:, SUB, ROCKET] = HALF, ROCKET_TIME, SUB_ROCKET
+            tab[:, ORDER] = tab[:, SUB] + ORDER_STEP * torch.clamp(tab[:, BORN], -1024, 1)
+            return tab
+        return self._const("blank", make)
 
     # ------------------------------------------------------------------ one step (§2.5)
+    def _buf(self, *shape) -> torch.Tensor:
+        return torch.empty(shape, device=self.device)
+
     def step(self, state: dict[str, torch.Tensor], action: torch.Tensor):
+        # Masks are float 0/1 tensors written by comparisons with a float ``out``: on the CPU
+        # that is several times cheaper than boolean tensors, ``where`` or mixed-dtype products.
         c = self.config
         t = state["t"] + 1
         b = t.shape[0]
-        tf = t.float()[:, None]
+        tf = t.float()
+        tfc = tf[:, None]
         tab0 = state["tab"]
+        alive0 = tab0[:, ALIVE]
         act = self.action_table.index_select(0, action)
-        direction = act[:, 2]
 
         # agent velocity (§1.3), then four border-clamped sub-steps (§1.4): the sub-steps that
         # are not blocked form a prefix; a blocked one snaps the agent to the wall
-        vel = (0.5 * tab0[:, VX:VY + 1, A] + act[:, :2]) * 0.9
+        vel = torch.add(act[:, :2], tab0[:, VX:VY + 1, A], alpha=0.5).mul_(0.9)
         sub = torch.addcmul((tab0[:, X:Y + 1, A] - HALF)[..., None], (0.25 * vel)[..., None], self.steps4)
-        free = (sub.abs() < self.block).float()  # [b, 2, 4]
+        free = sub.abs() < self.block  # [b, 2, 4]
         last = sub[..., 3]
-        centred = torch.where(free[..., 3] > 0, last, last.clamp(AGENT_R - HALF, HALF - AGENT_R))
-        agent = centred + HALF
-        vel = vel * (0.25 * free.sum(2))
+        centred = torch.where(free[..., 3], last, last.clamp(AGENT_R - HALF, HALF - AGENT_R))
 
-        # every other entity moves in a straight line (a column keeps moving after removal:
-        # explosions ride on it)
+        # every other entity moves in a straight line
         tab = tab0.clone()
         tab[:, X:Y + 1] += tab0[:, VX:VY + 1]
-        tab[:, X:Y + 1, A] = agent
-        tab[:, VX:VY + 1, A] = vel
-        x, y = tab[:, X], tab[:, Y]
+        agent = torch.add(centred, HALF, out=tab[:, X:Y + 1, A])
+        torch.mul(vel, free.sum(2) * 0.25, out=tab[:, VX:VY + 1, A])
         ax, ay = agent[:, :1], agent[:, 1:]
-        rocket0 = state["rocket"]
-        rocket_x = rocket0[:, 0] - ROCKET_SPEED * rocket0[:, 3]
 
         # collision pass (§1.7). The agent dies on touching a ship (a dying one too) or an
         # enemy bullet; touching the rocket (y span 0..16: only x matters) completes the level
-        alive0 = tab0[:, ALIVE]
-        reach = self.lethal - torch.maximum((x - ax).abs(), (y - ay).abs())
-        died = (reach * alive0).amax(1) > 0
-        complete = (rocket0[:, 3] > 0) & ((agent[:, 0] - rocket_x).abs() < AGENT_R + rocket0[:, 1])
+        near = (tab[:, X, LETHAL] - ax).abs_()
+        torch.maximum(near, (tab[:, Y, LETHAL] - ay).abs_(), out=near)  # Chebyshev distance
+        died = near.sub_(self.lethal).mul_(alive0[:, LETHAL]).amin(1) < 0
+        complete = (agent[:, 0] - tab[:, X, ROCKET]).abs_() < tab0[:, HP, ROCKET] * alive0[:, ROCKET]
 
         # each player bullet hits the newest overlapping ship that is not dying; key: the
-        # ship's newness (exact small integers in float32) · 128 + its slot + 1
-        ship_ok = alive0[:, SH] * (2.0 - alive0[:, SH])  # 1: alive and not dying
-        park = FAR * (1.0 - ship_ok)
-        sx, sy = x[:, SH] + park, y[:, SH] + park
-        park = FAR * (1.0 - alive0[:, PB])
-        bx, by = x[:, PB] - park, y[:, PB] - park
-        gap = torch.maximum((bx[:, :, None] - sx[:, None, :]).abs_(), (by[:, :, None] - sy[:, None, :]).abs_())
-        newness = (1023.0 - 4.0 * tf + tab0[:, RANK, SH]).clamp_(min=0.0)  # 1023 − (4·age + 3 − rank)
-        key = 128.0 * newness + self.ship_slot + 1.0
-        best = gap.neg_().add_(BULLET_R + SHIP_R).sign_().mul_(key[:, None, :]).amax(2)  # [b, 26]; > 0: hit
-        hit = best.clamp(0.0, 1.0)
-        target = (torch.remainder(best - 1.0, 128.0) * hit + (DUMMY - SH0) * (1.0 - hit)).long()
-        hits = torch.zeros(b, SH_N + 1, device=t.device).scatter_add_(1, target, hit)
-        # the spent bullet becomes a hit spark at its centre, moving with the ship it hit
-        hit3 = hit[:, None, :]
-        tab[:, VX:VY + 1, PB] = torch.lerp(tab[:, VX:VY + 1, PB],
-                                           tab[:, VX:VY + 1, SH].gather(2, target[:, None, :].expand(b, 2, PB_N)), hit3)
-        spark = torch.stack([tf.expand(b, PB_N), 1.0 + tf - tab0[:, BORN, PB]], dim=1)
-        tab[:, EXT:EXS + 1, PB] = torch.lerp(tab[:, EXT:EXS + 1, PB], spark, hit3)
+        # ship's spawn rank (exact small integers in float32) · 128 + its slot + 1
+        ok = torch.eq(alive0[:, MOVING], 1.0, out=self._buf(b, DX0 - 1))  # alive and not dying
+        key = torch.add(self.ship_key, tab0[:, RANK, SH], alpha=128).mul_(ok[:, SH0 - 1:DUMMY])
+        gap = (tab[:, X, PB, None] - tab[:, X, None, SH]).abs_()  # [b, 26, 65]
+        torch.maximum(gap, (tab[:, Y, PB, None] - tab[:, Y, None, SH]).abs_(), out=gap)
+        best = gap.lt_(BULLET_R + SHIP_R).mul_(key[:, None, :]).amax(2).mul_(alive0[:, PB])  # > 0: hit
+        any_hit = not self.sync_ok or bool(best.any())
+        if any_hit:
+            hit = best.clamp(0.0, 1.0)
+            target = torch.remainder(best - 1.0, 128.0).clamp_(max=SH_N).long()  # no hit: the dummy
+            hits = torch.zeros(b, SH_N + 1, device=self.device).scatter_add_(1, target, hit)
+            # the spent bullet becomes a hit spark at its centre, moving with the ship it hit
+            spark = torch.cat([tab[:, X:Y + 1, PB], tab[:, VX:VY + 1, SH].gather(2, target[:, None, :].expand(b, 2, PB_N)),
+                               alive0[:, None, PB], tfc.expand(b, PB_N)[:, None],
+                               (tfc + (SUB_BASE + 1) - tab0[:, BORN, PB])[:, None]], 1)
+            torch.lerp(tab[:, X:SUB + 1, SX], spark, hit[:, None, :], out=tab[:, X:SUB + 1, SX])
+            ok[:, PB0 - 1:].sub_(hit)
 
         # removal (§1.7): marked (dying ships, spent bullets) or completely outside the world
-        outside = torch.maximum((x - HALF).abs(), (y - HALF).abs())
-        keep = torch.heaviside(self.keep_limit - outside, self.one)
-        tab[:, ALIVE] = alive0 * (2.0 - alive0) * keep
-        alive = tab[:, ALIVE]
-        alive[:, PB] *= 1.0 - hit
+        out = (tab[:, X, MOVING] - HALF).abs_()
+        torch.maximum(out, (tab[:, Y, MOVING] - HALF).abs_(), out=out)
+        alive = torch.le(out, self.keep_limit, out=tab[:, ALIVE, MOVING]).mul_(ok)
 
         # enemy phase, newest ship first: fire once, fire_delay steps after spawning; then die
-        ship_alive = alive[:, SH]
-        enemy_sub = SUB_ENEMY + 2.0 * (4.0 * tf + 3.0 - tab0[:, RANK, SH])
+        ship_alive = tab[:, ALIVE, SH]
+        enemy_sub = torch.add(tfc * 8 + (SUB_ENEMY + 6), tab0[:, RANK, SH], alpha=-2)  # SUB_ENEMY + 2·(4t + 3 − RANK)
         if c.enemies_fire:
-            fire = (ship_alive * (tab0[:, FIRE, SH] == tf))[:, :SH_N]
-            sx, sy = x[:, SH0:DUMMY], y[:, SH0:DUMMY]
-            dx, dy = ax - sx, ay - sy
-            scale = ENEMY_BULLET_SPEED * torch.rsqrt((dx * dx + dy * dy).clamp_(min=1e-12))
-            dx, dy = dx * scale, dy * scale
-            new = torch.stack([sx, sy, dx, dy, torch.ones_like(sx), tf.expand(b, SH_N), enemy_sub[:, :SH_N],
-                               -torch.atan2(dy, dx) - HALF_PI], dim=1).repeat(1, 1, 2)  # [b, 8, 128]
-            to = (fire[:, None, :] * (tab0[:, GEN, SH0:DUMMY][:, None, :] == self.gen_rows)).reshape(b, 1, EB_N)
-            tab[:, X:ROT + 1, EB] = torch.lerp(tab[:, X:ROT + 1, EB], new, to)
-        hp = tab0[:, HP, SH] - hits
-        tab[:, HP, SH] = hp
-        dead = ship_alive * torch.heaviside(-hp, self.one)
-        kills = dead.sum(1)
-        alive[:, SH] += dead  # 1 → 2: dying
-        death = torch.stack([tf.expand(b, SH_N + 1), enemy_sub + 1.0], dim=1)
-        tab[:, EXT:EXS + 1, SH] = torch.lerp(tab[:, EXT:EXS + 1, SH], death, dead[:, None, :])
+            fire = torch.eq(tab0[:, FIRE, SH0:DUMMY], tfc, out=self._buf(b, SH_N)).mul_(ship_alive[:, :SH_N])
+            d = agent[:, :, None] - tab[:, X:Y + 1, SH0:DUMMY]  # [b, 2, 64] towards the agent
+            v = d * (ENEMY_BULLET_SPEED * torch.rsqrt((d * d).sum(1, keepdim=True).clamp_(min=1e-12)))
+            # the bullet sprite turned to its direction: cos = −vy/|v|, sin = −vx/|v|
+            new = torch.cat([tab[:, X:Y + 1, SH0:DUMMY], v, fire[:, None], tfc.expand(b, SH_N)[:, None],
+                             enemy_sub[:, None, :SH_N], v.flip(1).mul_(-1.0 / ENEMY_BULLET_SPEED)], 1)
+            # into column 1 + 64·generation + slot; ships that do not fire write into the dummy
+            column = torch.add(self.eb_column, tab0[:, GEN, SH0:DUMMY], alpha=EB_N // 2).sub_(DUMMY).mul_(fire)
+            tab[:, X:SIN + 1].scatter_(2, column.add_(DUMMY).long()[:, None, :].expand(b, SIN + 1, SH_N), new)
+        if any_hit:
+            hp = torch.sub(tab0[:, HP, SH], hits, out=tab[:, HP, SH])
+            dead = torch.le(hp, 0.0, out=self._buf(b, SH_N + 1)).mul_(ship_alive)
+            kills = dead.sum(1)
+            if not self.sync_ok or bool(kills.any()):
+                ship_alive += dead  # 1 → 2: dying
+                death = torch.cat([tab[:, X:ALIVE + 1, SH], tfc.expand(b, SH_N + 1)[:, None], (enemy_sub + 1)[:, None]], 1)
+                torch.lerp(tab[:, X:SUB + 1, DX], death, dead[:, None, :], out=tab[:, X:SUB + 1, DX])
 
         # release the ships scheduled for this step (≤ 3) into their ring columns
         ptr = state["ptr"]
@@ -309,64 +352,58 @@ class Starpilot:
         release = state["sched_t"].gather(1, cand) == t[:, None]
         slot = torch.where(release, cand & (SH_N - 1), DUMMY - SH0)[:, None, :].expand(b, ROWS, 3)
         tab[:, :, SH].scatter_(2, slot, state["sched"].gather(2, cand[:, None, :].expand(b, ROWS, 3)))
+
+        # the player's bullet: one per step on a special action, from the agent's side, into
+        # column 194 + t % 26 (no shot: into the dummy)
+        if c.player_can_fire:
+            direction = act[:, 2:]
+            shot = direction.abs()
+            k = self._const(("shot", b), lambda: torch.tensor([0.0, SUB_PLAYER_BULLET, QUARTER_COS],
+                                                              device=self.device).expand(b, 3))
+            new = torch.cat([torch.add(ax, direction, alpha=BULLET_R), ay, PLAYER_BULLET_SPEED * direction, k[:, :1],
+                             shot, tfc, k[:, 1:], -direction], 1)
+            column = torch.remainder(t, PB_N).add_(PB0 - DUMMY).mul_(shot[:, 0].long()).add_(DUMMY)
+            tab[:, X:SIN + 1].scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
         tab[:, ALIVE, DUMMY] = 0.0
 
-        # the player's bullet: one per step on a special action, from the agent's side
-        if c.player_can_fire:
-            shot = direction.abs()[:, None] * (self.pb_slots == (t % PB_N)[:, None])
-            new = torch.stack([ax[:, 0] + BULLET_R * direction, ay[:, 0], PLAYER_BULLET_SPEED * direction,
-                               torch.zeros_like(direction), torch.ones_like(direction), tf[:, 0],
-                               torch.full_like(direction, SUB_PLAYER_BULLET), -HALF_PI * direction,
-                               torch.ones_like(direction), torch.full_like(direction, NO_EXPLOSION)], dim=1)
-            tab[:, X:EXT + 1, PB] = torch.lerp(tab[:, X:EXT + 1, PB], new[..., None], shot[:, None, :])
-
         # the finish rocket enters at step 500 with its left edge on the right border
-        launch = (t == ROCKET_TIME).float()
-        rocket = rocket0.clone()
-        rocket[:, 0] = torch.lerp(rocket_x, W + rocket0[:, 1], launch)
-        rocket[:, 3] += launch
+        launch = (t == ROCKET_TIME)[:, None]
+        k = self._const(("rocket", b), lambda: torch.tensor([HALF, -ROCKET_SPEED, 0.0, 1.0], device=self.device).expand(b, 4))
+        torch.where(launch, torch.cat([tab0[:, RANK, ROCKET, None], k], 1), tab[:, X:ALIVE + 1, ROCKET],
+                    out=tab[:, X:ALIVE + 1, ROCKET])
 
-        reward = c.kill_reward * kills
+        # explosions: visible for 5 frames, one texture per frame; then everyone's draw order
+        age = tfc - tab[:, BORN, EXPL]
+        torch.clamp(EXPLOSION_FRAMES - age, 0.0, 1.0, out=tab[:, ALIVE, EXPL])
+        torch.add(self.expl_tex, age.clamp_(0, EXPLOSION_FRAMES - 1), out=tab[:, TEX, EXPL])
+        torch.add(tab[:, SUB], torch.sub(tab[:, BORN], tfc).clamp_(-1024, 1), alpha=ORDER_STEP, out=tab[:, ORDER])
+
+        reward = c.kill_reward * kills if any_hit else torch.zeros_like(tf)
         if c.finish_reward:
-            reward = reward + c.finish_reward * complete.float()
+            reward = torch.add(reward, complete, alpha=c.finish_reward)
         if c.survival_bonus:
-            reward = reward + c.survival_bonus * (~died).float()
+            reward = torch.add(reward, ~died, alpha=c.survival_bonus)
         new_state = dict(state)
-        new_state.update(t=t, tab=tab, ptr=ptr + release.sum(1), rocket=rocket)
+        new_state.update(t=t, tab=tab, ptr=ptr + release.sum(1))
         return new_state, reward, died | complete, complete
 
     # ------------------------------------------------------------------ rendering (§2.7)
     def camera(self, state):
-        centre = torch.full((state["t"].shape[0],), HALF, device=state["t"].device)
-        return centre, centre, 4.0
-
-    def _const(self, n: int) -> dict[str, torch.Tensor]:
-        if n not in self._consts:
-            dev = self.device
-            self._consts[n] = {"radius": self.radius.expand(n, COLS).contiguous(),
-                               "half": torch.full((n, 1), HALF, device=dev),
-                               "order": torch.full((n, 1), (ROCKET_TIME << 20) + SUB_ROCKET, dtype=torch.int64, device=dev)}
-        return self._consts[n]
+        return HALF, HALF, 4.0
 
     def sprites(self, state) -> list[SpriteBatch]:
-        n = state["t"].shape[0]
-        k = self._const(n)
         tab = state["tab"]
-        # agent, ships, bullets: boxes ≤ 4 px (a rotated bullet spans ≤ 4.6 px): 5-px patch
-        main = SpriteBatch(x=tab[:, X], y=tab[:, Y], rx=k["radius"], ry=k["radius"], texture=tab[:, TEX].long(),
-                           order=(tab[:, BORN].long() << 20) + tab[:, SUB].long(), visible=tab[:, ALIVE] > 0,
-                           patch=5, rotation=tab[:, ROT])
-        # explosions: radius r0·1.4**age over 5 frames, ≤ 0.96 units = 7.7 px across: 9-px patch
-        age = (state["t"][:, None] - tab[:, EXT, EXPL].long())
-        frame = age.clamp(0, EXPLOSION_FRAMES - 1)
-        r = self.expl_r.expand(n, -1, -1).gather(2, frame[..., None])[..., 0]
-        expl = SpriteBatch(x=tab[:, X, EXPL], y=tab[:, Y, EXPL], rx=r, ry=r, texture=self.tex_explosion + frame,
-                           order=(tab[:, EXT, EXPL].long() << 20) + tab[:, EXS, EXPL].long(),
-                           visible=age < EXPLOSION_FRAMES, patch=9)
-        batches = [main, expl]
-        rocket = state["rocket"]
-        if bool((rocket[:, 3] > 0).any()):  # drawn only once some level has reached step 500
-            batches.append(SpriteBatch(x=rocket[:, :1], y=k["half"], rx=rocket[:, 1:2], ry=k["half"],
-                                       texture=rocket[:, 2:3].long(), order=k["order"],
-                                       visible=rocket[:, 3:] > 0, patch=self.patch_rocket))
+        common = dict(rx=None, ry=None, extent_by_texture=self.extent_by_texture)
+
+        def batch(cols, patch):
+            return SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], texture=tab[:, TEX, cols], order=tab[:, ORDER, cols],
+                               visible=tab[:, ALIVE, cols] > 0, patch=patch, cos=tab[:, COS, cols],
+                               sin=tab[:, SIN, cols], **common)
+
+        # agent, ships, bullets: boxes ≤ 4 px (a rotated bullet spans ≤ 4.6 px): 5-px patch;
+        # explosions: radius r0·1.4**frame, ≤ 0.96 units = 7.7 px across: 9-px patch
+        batches = [batch(MAIN, 5), batch(EXPL, 9)]
+        rocket = batch(slice(ROCKET, COLS), self.patch_rocket)
+        if not self.sync_ok or bool(rocket.visible.any()):  # drawn only once some level has reached step 500
+            batches.append(rocket)
         return batches
