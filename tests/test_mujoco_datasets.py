@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from envs.mujoco.actor import SquashedGaussianActor, load_actor, save_actor
-from envs.mujoco.behaviour import choose_snapshots, load_policy_set, publish, read_snapshots
+from envs.mujoco.behaviour import choose_snapshots, load_policy_set, medium_target, publish, read_snapshots
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import (DatasetError, OfflineDataset, concatenate, load_d4rl_hdf5, load_dataset,
                                   load_minari, write_d4rl_hdf5)
@@ -160,6 +160,16 @@ def test_publish_chooses_expert_and_medium(policies):
 def test_choose_snapshots_needs_snapshots():
     with pytest.raises(ValueError, match="no snapshots"):
         choose_snapshots(get_task("hopper"), [], 40.0)
+
+
+def test_medium_target_keeps_d4rls_medium_to_expert_ratio():
+    hopper = get_task("hopper")
+    assert medium_target(hopper, 120.0) == pytest.approx(44.3)  # an expert as good as D4RL's: D4RL's medium
+    assert medium_target(hopper, 54.25) == pytest.approx(44.3 / 108.5 * 54.25)  # half as good: half the medium
+    raw = lambda score: float(hopper.raw_return(score))  # noqa: E731
+    snaps = [{"step": s, "eval_return": raw(score)} for s, score in ((10, 5), (20, 20), (30, 30), (40, 54.25))]
+    expert, medium, target = choose_snapshots(hopper, snaps)
+    assert (expert["step"], medium["step"]) == (40, 20) and target == pytest.approx(22.15, abs=0.01)
 
 
 def test_datasets_regenerate_identically(policies, tmp_path):

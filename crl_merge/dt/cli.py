@@ -118,7 +118,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--training-dir", default="runs/behaviour", help="snapshots and learning curve (not committed)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
     p.add_argument("--medium-score", type=float, default=None,
-                   help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data mean)")
+                   help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data score, "
+                        "or the same fraction of our expert's when it is weaker than D4RL's)")
     p.add_argument("--publish-only", action="store_true", help="choose and copy from an existing training folder")
     p.set_defaults(func=_policies)
 
@@ -156,21 +157,9 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m crl_merge.dt.cli …``: the same subcommands without the main CLI."""
-    from crl_merge.dt.suite import SuiteError
-    from envs.mujoco.datasets import DatasetError
-
+if __name__ == "__main__":  # until `crl-merge` lists these commands: python -m crl_merge.dt.cli dt-run …
     parser = argparse.ArgumentParser(prog="crl-merge", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (SuiteError, DatasetError, FileNotFoundError, ValueError) as e:
-        print(f"crl-merge: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parser.parse_args()
+    sys.exit(arguments.func(arguments))

@@ -55,14 +55,6 @@ class SequenceSampler:
         self.state_mean = dataset.observations.mean(axis=0).astype(np.float32)
         self.state_std = (dataset.observations.std(axis=0) + 1e-6).astype(np.float32)
 
-    @property
-    def state_dim(self) -> int:
-        return self.observations.shape[1]
-
-    @property
-    def act_dim(self) -> int:
-        return self.actions.shape[1]
-
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         k = self.context
         traj = rng.choice(len(self.lengths), size=batch_size, p=self.p_sample)

@@ -25,6 +25,7 @@ from crl_merge.dt.data import SequenceSampler
 from crl_merge.merge import select
 from crl_merge.models import DecisionTransformer
 from crl_merge.store import Run
+from crl_merge.train.resume import pack_training_state, unpack_training_state
 
 RESUME, MODEL, CURVE = "resume", "model", "curve"
 
@@ -57,30 +58,21 @@ def state_stats(samplers: dict[str, SequenceSampler]) -> dict[str, dict]:
     return {env: {"mean": s.state_mean.tolist(), "std": s.state_std.tolist()} for env, s in samplers.items()}
 
 
-def _pack(model, optimizer, step: int, rng: np.random.Generator, curve: list[dict]) -> tuple[dict, dict]:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    for index, state in opt["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-    tensors["rng.torch"] = torch.get_rng_state()
+def _generators() -> dict[str, torch.Generator]:
+    """The global torch generators dropout draws from (CPU, and the GPU's when there is one)."""
+    gens = {"torch": torch.default_generator}
     if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"step": step, "param_groups": opt["param_groups"], "numpy_rng": rng.bit_generator.state, "curve": curve}
-    return tensors, meta
+        gens["cuda"] = torch.cuda.default_generators[torch.cuda.current_device()]
+    return gens
+
+
+def _pack(model, optimizer, step: int, rng: np.random.Generator, curve: list[dict]) -> tuple[dict, dict]:
+    tensors, meta = pack_training_state({"model": model}, optimizer, _generators())
+    return tensors, {**meta, "step": step, "numpy_rng": rng.bit_generator.state, "curve": curve}
 
 
 def _unpack(tensors, meta, model, optimizer, rng: np.random.Generator) -> tuple[int, list[dict]]:
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, field = key.split(".", 2)
-            state.setdefault(int(index), {})[field] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"].cpu())
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"].cpu())
+    unpack_training_state(tensors, meta, {"model": model}, optimizer, _generators())
     rng.bit_generator.state = meta["numpy_rng"]
     return int(meta["step"]), list(meta["curve"])
 

@@ -27,6 +27,7 @@ import torch
 from crl_merge.files import atomic_write_json
 from envs.mujoco.actor import SquashedGaussianActor, load_actor, save_actor
 from envs.mujoco.collect import collect
+from envs.mujoco.datasets import DatasetError
 from envs.mujoco.tasks import MujocoTask
 
 CURVE_COLUMNS = ("step", "train_return", "eval_return", "eval_score", "eval_length", "steps_per_second", "elapsed_s")
@@ -154,29 +155,39 @@ def load_policy_set(policies_dir: str | Path, task: str) -> PolicySet:
     folder = Path(policies_dir) / task
     path = folder / POLICY_SET
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no behaviour policies for {task!r}; train and publish them with "
-                                f"`crl-merge dt-policies {task}`")
+        raise DatasetError(f"{path}: no behaviour policies for {task!r}; train and publish them with "
+                           f"`crl-merge dt-policies {task}`")
     return PolicySet(task, folder, json.loads(path.read_text()))
 
 
-def choose_snapshots(task: MujocoTask, snapshots: list[dict], medium_score: float) -> tuple[dict, dict]:
-    """``(expert, medium)``: the expert is the best-evaluated snapshot; the medium one is the
-    earlier snapshot whose evaluation is nearest ``medium_score`` (D4RL normalised)."""
+def medium_target(task: MujocoTask, expert_score: float) -> float:
+    """The D4RL score a medium policy should have: D4RL's medium data's, or, when our expert
+    falls short of D4RL's, the same fraction of our expert as D4RL's medium is of its expert
+    (D4RL's "about a third of the expert" came out at 0.41-0.58 of it)."""
+    ratio = task.d4rl_medium_score / task.d4rl_expert_score
+    return min(task.d4rl_medium_score, ratio * expert_score)
+
+
+def choose_snapshots(task: MujocoTask, snapshots: list[dict], medium_score: float | None = None
+                     ) -> tuple[dict, dict, float]:
+    """``(expert, medium, target)``: the expert is the best-evaluated snapshot; the medium one
+    the earlier snapshot evaluated nearest ``medium_score`` (default :func:`medium_target`)."""
     if not snapshots:
         raise ValueError("no snapshots to choose from; train the behaviour policy first")
     expert = max(snapshots, key=lambda s: s["eval_return"])
+    if medium_score is None:
+        medium_score = medium_target(task, float(task.normalized_score(expert["eval_return"])))
     earlier = [s for s in snapshots if s["step"] < expert["step"]] or [expert]
     medium = min(earlier, key=lambda s: abs(float(task.normalized_score(s["eval_return"])) - medium_score))
-    return expert, medium
+    return expert, medium, medium_score
 
 
 def publish(task: MujocoTask, training_dir: str | Path, policies_dir: str | Path, medium_score: float | None = None,
             learning_starts: int = SACConfig.learning_starts) -> Path:
     """Copy the expert, the medium snapshot and the snapshots before it into
     ``<policies_dir>/<task>/`` with a ``policies.json`` describing them."""
-    medium_score = task.d4rl_medium_score if medium_score is None else medium_score
     snapshots = read_snapshots(training_dir)
-    expert, medium = choose_snapshots(task, snapshots, medium_score)
+    expert, medium, medium_score = choose_snapshots(task, snapshots, medium_score)
     replay = [s for s in snapshots if learning_starts <= s["step"] < medium["step"]]
     schedule = [[0, None]] + [[s["step"], s["name"]] for s in replay]
     folder = Path(policies_dir) / task.name

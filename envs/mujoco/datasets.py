@@ -25,8 +25,9 @@ import numpy as np
 ARRAYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 
 
-class DatasetError(Exception):
-    """A dataset file that is missing, malformed, or not of the expected layout."""
+class DatasetError(ValueError):
+    """A dataset (or the behaviour policies it is made from) that is missing, malformed, or
+    not of the expected layout."""
 
 
 @dataclass
@@ -183,7 +184,7 @@ def minari_data_file(path: str | Path) -> Path:
     for candidate in (path, path / "main_data.hdf5", path / "data" / "main_data.hdf5"):
         if candidate.is_file():
             return candidate
-    if (path / "data").is_dir() and any((path / "data").glob("*.parquet")) or any(path.glob("*.parquet")):
+    if any(path.glob("*.parquet")) or ((path / "data").is_dir() and any((path / "data").glob("*.parquet"))):
         raise DatasetError(f"{path}: a Minari dataset stored with the Arrow backend; only the HDF5 backend is read")
     raise DatasetError(f"{path}: no Minari main_data.hdf5 here (looked in the folder and its data/ folder)")
 

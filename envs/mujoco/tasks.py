@@ -10,10 +10,22 @@ policy, 100 an expert.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import gymnasium as gym
+import mujoco
 import numpy as np
+
+
+@lru_cache(maxsize=1)
+def route_mujoco_warnings() -> None:
+    """Send MuJoCo's warnings to Python's ``warnings`` (shown once per place) instead of
+    stdout and a ``MUJOCO_LOG.TXT`` in the working directory. MuJoCo 4 warns on every
+    HalfCheetah model it compiles (gymnasium's XML uses the deprecated ``settotalmass``,
+    which still takes effect)."""
+    mujoco.set_mju_user_warning(lambda msg: warnings.warn(f"MuJoCo: {msg.strip()}", RuntimeWarning, stacklevel=2))
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,7 @@ class MujocoTask:
     ref_max_score: float  # D4RL's expert return
     dt_target_returns: tuple[float, ...]  # the official DT code's evaluation conditioning returns
     d4rl_medium_score: float  # mean normalised return of D4RL's <task>-medium-v2 data (approx.)
+    d4rl_expert_score: float  # the same for <task>-expert-v2
     max_episode_steps: int = 1000
 
     def normalized_score(self, returns):
@@ -38,6 +51,7 @@ class MujocoTask:
         return self.ref_min_score + np.asarray(score, dtype=np.float64) / 100.0 * (self.ref_max_score - self.ref_min_score)
 
     def make(self, seed: int | None = None) -> gym.Env:
+        route_mujoco_warnings()
         env = gym.make(self.gym_id)
         if seed is not None:
             env.reset(seed=seed)
@@ -46,9 +60,9 @@ class MujocoTask:
 
 
 TASKS: dict[str, MujocoTask] = {
-    "hopper": MujocoTask("hopper", "Hopper-v5", 11, 3, -20.272305, 3234.3, (3600.0, 1800.0), 44.3),
-    "halfcheetah": MujocoTask("halfcheetah", "HalfCheetah-v5", 17, 6, -280.178953, 12135.0, (12000.0, 6000.0), 40.7),
-    "walker2d": MujocoTask("walker2d", "Walker2d-v5", 17, 6, 1.629008, 4592.3, (5000.0, 2500.0), 62.1),
+    "hopper": MujocoTask("hopper", "Hopper-v5", 11, 3, -20.272305, 3234.3, (3600.0, 1800.0), 44.3, 108.5),
+    "halfcheetah": MujocoTask("halfcheetah", "HalfCheetah-v5", 17, 6, -280.178953, 12135.0, (12000.0, 6000.0), 40.7, 88.1),
+    "walker2d": MujocoTask("walker2d", "Walker2d-v5", 17, 6, 1.629008, 4592.3, (5000.0, 2500.0), 62.1, 107.1),
 }
 
 DATASET_KINDS = ("expert", "medium", "medium-replay", "medium-expert")
