@@ -44,8 +44,9 @@ class Game(Protocol):
     def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
         """Fresh levels (``t == 0``) for a batch of level seeds; row i depends on seed i only."""
 
-    def step(self, state: dict[str, torch.Tensor], action: torch.Tensor):
-        """One step: returns ``(state, reward float32, done bool, level_complete bool)``."""
+    def step(self, state: dict[str, torch.Tensor], action: torch.Tensor, inplace: bool = False):
+        """One step: returns ``(state, reward float32, done bool, level_complete bool)``.
+        ``inplace`` may update and return ``state`` itself instead of a new one."""
 
     def camera(self, state: dict[str, torch.Tensor]) -> tuple:
         """Camera centre ``(cx, cy)`` in world units (floats or ``[N]`` tensors) and the scale
@@ -100,6 +101,7 @@ class VecGame:
         shortest = max(1, min(self.timeout, getattr(self.game, "min_episode_length", 1)))
         self.refresh_size = min(num_envs, math.ceil(num_envs / shortest))
         self.state: dict[str, torch.Tensor] | None = None
+        self._ones_cache = torch.ones(0, dtype=torch.int64, device=self.device)
 
     @contextmanager
     def _threads(self):
@@ -154,7 +156,7 @@ class VecGame:
             raise RuntimeError("call reset() before step()")
         with self._threads():
             action = self.check_action(action, validate)
-            state, reward, done, complete = self.game.step(self.state, action)
+            state, reward, done, complete = self.game.step(self.state, action, inplace=True)
             done = done | (state["t"] >= self.timeout)
             self.episode_return += reward
             info = {"prev_level_seed": self.level_seed, "prev_level_complete": complete,
@@ -180,23 +182,28 @@ class VecGame:
 
     def _reset_compact(self, state, done) -> None:
         """Auto-reset where reading ``done`` on the host is free (the CPU): only finished
-        environments are touched, and next levels are generated in batches of N/8."""
+        environments are touched, and next levels are generated in batches: when N/4 have
+        been used, or when one is needed again before that."""
         ended = done.nonzero().squeeze(1)
         if not ended.shape[0]:
             return
         ended_list = ended.tolist()
-        used_up = [e for e in ended_list if e in self.stale]
-        if used_up:  # finished again before its next level was replaced
-            self._refresh(torch.tensor(used_up, device=self.device))
-            self.stale.difference_update(used_up)
+        if not self.stale.isdisjoint(ended_list):  # one finished again before its next level was made
+            self._refresh(torch.tensor(sorted(self.stale), device=self.device))
+            self.stale.clear()
         for k, v in state.items():
             v.index_copy_(0, ended, self.next_level[k].index_select(0, ended))
         self.level_seed = self.level_seed.index_copy(0, ended, self.next_seed.index_select(0, ended))
-        self.episode.index_add_(0, ended, torch.ones_like(ended))
+        self.episode.index_add_(0, ended, self._ones(ended.shape[0]))
         self.stale.update(ended_list)
-        if len(self.stale) >= max(1, self.num_envs // 8):  # amortise: regenerate in batches
+        if len(self.stale) >= max(1, self.num_envs // 4):  # amortise: regenerate in batches
             self._refresh(torch.tensor(sorted(self.stale), device=self.device))
             self.stale.clear()
+
+    def _ones(self, n: int) -> torch.Tensor:
+        if self._ones_cache.shape[0] < n:
+            self._ones_cache = torch.ones(n, dtype=torch.int64, device=self.device)
+        return self._ones_cache[:n]
 
     def _reset_static(self, state, done):
         """Auto-reset without host synchronisation. Every step regenerates the next level of
@@ -209,7 +216,8 @@ class VecGame:
         chosen = torch.topk(priority, self.refresh_size, largest=False, sorted=False).indices
         self._refresh(chosen)
         self.stale_since.index_fill_(0, chosen, math.inf)
-        state = {k: torch.where(done.view(-1, *[1] * (v.dim() - 1)), self.next_level[k], v) for k, v in state.items()}
+        for k, v in state.items():
+            torch.where(done.view(-1, *[1] * (v.dim() - 1)), self.next_level[k], v, out=v)
         self.level_seed = torch.where(done, self.next_seed, self.level_seed)
         self.episode += done
         self.stale_since = torch.where(done, now, self.stale_since)

@@ -134,10 +134,11 @@ def _load_sprite(path: str) -> np.ndarray:
     return rgba
 
 
-# Per-instance float columns: centre, half-extents, then (cos, sin) of the rotation in the
-# general pass or the signs of the column/row axes in the separable pass, then the patch
-# origin relative to the centre pixel (half the patch, less the tile's offset), then tiling.
-_X, _EX, _AB, _H, _TILE = 0, 2, 4, 6, 8
+# Rows of the per-instance float table: centre, half-extents, then (cos, sin) of the
+# rotation in the general pass or the signs of the column/row axes in the separable pass,
+# then the patch origin relative to the centre pixel (half the patch, less the tile's
+# offset), texture, draw order (when given as floats), environment, and tiling.
+_X, _EX, _AB, _H, _TEXR, _ORD, _ENV, _TILE = 0, 2, 4, 6, 8, 9, 10, 11
 
 
 class Renderer:
@@ -172,7 +173,11 @@ class Renderer:
         self.device = torch.device(device)
         self.compact = self.device.type == "cpu" if compact is None else compact
         self.texel_key = torch.as_tensor(padded.reshape(-1), device=self.device)
+        # per quarter turn (0-3): (cos, sin) for the general pass, axis signs for the separable one
+        self.turn_cs = torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]], device=self.device)
+        self.turn_sigma = torch.tensor([[1.0, -1.0, -1.0, 1.0], [1.0, 1.0, -1.0, -1.0]], device=self.device)
         self._cache: dict = {}
+        self._plans: dict = {}
 
     # ------------------------------------------------------------------ constants
     def _const(self, key, make):
@@ -196,107 +201,80 @@ class Renderer:
             general = any(sb.free_rotation for sb in batches)
             tiled = any(sb.tiles_u is not None or sb.tiles_v is not None for sb in batches)
             q = min(sb.patch for sb in batches)
-            parts = [self._instances(sb, num_envs, general, tiled, q) for sb in batches]
-            if len(parts) == 1:
-                f, tex, order, env = parts[0]
-            else:
-                f, tex, order, env = (torch.cat(p, dim=p[0].dim() - 1) for p in zip(*parts))
-            key, pixel = self._pixels(f, tex, order, env, cx, cy, scale, general, tiled, q)
+            plans = [self._plan(sb, num_envs, general, tiled, q) for sb in batches]
+            # extents by texture, and int64 draw orders, go along separately; all else in one table
+            table = plans[0].deferred_extent
+            deferred = table is not None and all(p.deferred_extent is table for p in plans)
+            float_order = all(p.float_order for p in plans)
+            parts = [self._instances(p, num_envs, deferred, float_order) for p in plans]
+            f, order = (parts[0][0], parts[0][1]) if len(parts) == 1 else \
+                (torch.cat([p[0] for p in parts], 1), None if float_order else torch.cat([p[1] for p in parts]))
+            extent = table.index_select(1, f[_TEXR].long()) if deferred else f[_EX:_EX + 2]
+            key, pixel = self._pixels(f, extent, order, cx, cy, scale, general, tiled, q)
             canvas.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amax")
         # A strided view (no copy): callers that need contiguous memory call .contiguous().
         frames = canvas.view(torch.uint8).view(num_envs + 1, CANVAS, CANVAS, 8)
         return frames[:num_envs, :FRAME, :FRAME, :3]
 
-    def _instances(self, sb: SpriteBatch, n: int, general: bool, tiled: bool, q: int):
-        """The batch's instances: float columns ``[8 or 10, V]``, texture, order and environment ``[V]``."""
-        slots = sb.visible.shape[1]
-        turns = sb.quarter_turns % 4
-        ex, ey = (sb.rx, sb.ry) if general or turns % 2 == 0 else (sb.ry, sb.rx)
-        if general:
-            if sb.cos is not None:
-                a, b = sb.cos, sb.sin
-            elif sb.rotation is not None:
-                a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
-            else:
-                a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
-        else:  # signs of the column and row coordinates (see _pixels)
-            a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
-        if sb.flip is not None:
-            sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
-            a, b = sign * a, sign * b
-        half = float(sb.patch // 2)
-        by_texture = sb.rx is None
-        cols = [sb.x, sb.y, None, None, a, b, half, half] if by_texture else [sb.x, sb.y, ex, ey, a, b, half, half]
-        if tiled:
-            tu = sb.tiles_u if sb.tiles_u is not None else 1.0
-            tv = sb.tiles_v if sb.tiles_v is not None else 1.0
-            cols += [tu, tv] if general or turns % 2 == 0 else [tv, tu]
-        visible = sb.visible.reshape(-1)
+    def _plan(self, sb: SpriteBatch, n: int, general: bool, tiled: bool, q: int) -> "_Plan":
+        """How to gather ``sb``'s instances; kept while the game passes the same batch object
+        (games that update their state in place do), so that a frame only does the gathers."""
+        key = (id(sb), n, general, tiled, q)
+        cached = self._plans.get(key)
+        if cached is not None and cached.batch is sb and not cached.volatile:
+            return cached
+        if len(self._plans) > 64:
+            self._plans.clear()
+        plan = self._plans[key] = _Plan(self, sb, n, general, tiled, q)
+        return plan
+
+    def _instances(self, plan: "_Plan", n: int, deferred: bool, float_order: bool):
+        """The batch's instance table ``[11 or 13, V]`` (see ``_X``…) and, unless the draw
+        orders are floats (then a row of the table), its int64 draw orders ``[V]``."""
+        visible = plan.visible if plan.visible is not None else plan.batch.visible.reshape(-1)
         if self.compact:
             sel = visible.nonzero().squeeze(1)
-            env = torch.div(sel, slots, rounding_mode="floor")
-            picked = self._pick([c for c in cols if isinstance(c, torch.Tensor)] + [sb.texture, sb.order], sel, env, n, slots)
-            tex, order = picked[id(sb.texture)], picked[id(sb.order)]
+            env = torch.div(sel, plan.slots, rounding_mode="floor")
+            values = plan.gather(sel, env)
             v = sel.shape[0]
-            get = lambda c: picked[id(c)] if isinstance(c, torch.Tensor) else self._scalar(c).expand(v)  # noqa: E731
         else:
-            env_ids = self._const(("env", n, slots), lambda: torch.arange(n, device=self.device).repeat_interleave(slots))
-            env = torch.where(visible, env_ids, n)  # invisible slots draw into the trash frame
-            tex, order = sb.texture.expand(n, slots).reshape(-1), sb.order.expand(n, slots).reshape(-1)
-            get = lambda c: (c if isinstance(c, torch.Tensor) else self._scalar(c)).expand(n, slots).reshape(-1)  # noqa: E731
-        rows = [None if c is None else get(c) for c in cols]
-        if by_texture:
-            extent = sb.extent_by_texture.index_select(1, tex if tex.dtype == torch.int64 else tex.long())
-            rows[_EX:_EX + 2] = (extent[0], extent[1]) if general or turns % 2 == 0 else (extent[1], extent[0])
-        f = torch.stack(rows)
-        if not (general or turns % 2 == 0):
-            tex = tex + self.num_textures  # odd quarter turns: the transposed atlas
-        k = -(-sb.patch // q)
-        if k > 1:  # cut the patch into k×k tiles of side q
-            shift = self._const(("shift", k, q), lambda: torch.tensor(
-                [[q * i for j in range(k) for i in range(k)], [q * j for j in range(k) for i in range(k)]],
-                dtype=torch.float32, device=self.device)[:, None, :])
-            f = f.repeat_interleave(k * k, 1)
-            f.view(f.shape[0], -1, k * k)[_H:_H + 2] -= shift
-            tex, order, env = (t.repeat_interleave(k * k, 0) for t in (tex, order, env))
-        return f, tex, order, env
-
-    def _pick(self, tensors, sel, env, n, slots) -> dict[int, torch.Tensor]:
-        """``{id(t): t.reshape(-1)[sel]}`` for ``[n, slots]`` tensors (or broadcastable ones).
-
-        Rows of one planar table (same storage, unit column stride, equal row stride) are
-        picked together with one ``index_select`` on the storage, without copying the rows."""
-        out: dict[int, torch.Tensor] = {}
-        groups: dict[tuple, list[torch.Tensor]] = {}
-        for t in tensors:
-            if id(t) in out:
-                continue
-            full = t.expand(n, slots)
-            if full.is_contiguous():
-                out[id(t)] = full.view(-1).index_select(0, sel)
-            elif full.stride(1) == 1:
-                key = (full.untyped_storage().data_ptr(), full.stride(0), full.dtype)
-                groups.setdefault(key, []).append(t)
-                out[id(t)] = None
+            env = torch.where(visible, plan.env_ids, n)  # invisible slots draw into the trash frame
+            values, v = [t.reshape(-1) for t in plan.fulls], n * plan.slots
+        rows = [values[i] if isinstance(i, int) else self._scalar(i[1]).expand(v) for i in plan.rows]
+        tex = values[plan.tex]
+        if plan.turns is not None:  # quarter turns per slot
+            turns = values[plan.turns]
+            turns = turns if turns.dtype == torch.int64 else turns.long()
+            odd = (turns & 1).bool()
+            if plan.general:
+                cs = self.turn_cs.index_select(1, turns)
+                rows[_AB], rows[_AB + 1] = cs[0], cs[1]
             else:
-                out[id(t)] = full.reshape(-1).index_select(0, sel)
-        for (_, row_stride, _), members in groups.items():
-            first = members[0]
-            storage = torch.as_strided(first, (first.untyped_storage().nbytes() // first.element_size(),), (1,), 0)
-            offsets = tuple(m.storage_offset() for m in members)
-            where = torch.add(sel, env, alpha=row_stride - slots)  # env·row_stride + column
-            if len(members) == 1:
-                out[id(first)] = storage.index_select(0, where + offsets[0])
-                continue
-            offsets_t = self._const(("offsets_t", offsets), lambda: torch.tensor(offsets, device=self.device)[:, None])
-            values = storage.index_select(0, (where + offsets_t).view(-1)).view(len(members), -1)
-            for m, row in zip(members, values):
-                out[id(m)] = row
-        return out
+                sigma = self.turn_sigma.index_select(1, turns)
+                rows[_AB], rows[_AB + 1] = sigma[0], sigma[1]
+        if plan.by_texture and not deferred:
+            extent = plan.extent_by_texture.index_select(1, tex if tex.dtype == torch.int64 else tex.long())
+            rows[_EX], rows[_EX + 1] = extent[0], extent[1]
+        if plan.turns is not None and not plan.general:  # odd turns: transposed atlas, extents swapped
+            rows[_EX], rows[_EX + 1] = torch.where(odd, rows[_EX + 1], rows[_EX]), torch.where(odd, rows[_EX], rows[_EX + 1])
+            tex = torch.where(odd, tex + self.num_textures, tex)
+        elif plan.transposed:
+            tex = tex + self.num_textures
+        order = values[plan.order]
+        rows[_TEXR:_TEXR] = [tex, order if float_order else self._scalar(0.0).expand(v), env]
+        f = torch.stack([r if r.dtype == torch.float32 else r.to(torch.float32) for r in rows])
+        k = plan.tiles
+        if k > 1:  # cut the patch into k×k tiles of side q
+            f = f.repeat_interleave(k * k, 1)
+            f.view(f.shape[0], -1, k * k)[_H:_H + 2] -= plan.shift
+            if not float_order:
+                order = order.repeat_interleave(k * k, 0)
+        return f, (None if float_order else order.long())
 
-    def _pixels(self, f, tex, order, env, cx, cy, scale, general, tiled, q):
+    def _pixels(self, f, extent, order, cx, cy, scale, general, tiled, q):
         """Keys and flat canvas indices ``[q, q, V]`` of every instance's patch (instances last:
         every elementwise operation then runs along a contiguous dimension)."""
+        env = f[_ENV].long()
         if isinstance(cx, torch.Tensor) or isinstance(cy, torch.Tensor):  # a camera per environment
             cx, cy = torch.broadcast_tensors(torch.as_tensor(cx, dtype=torch.float32, device=self.device),
                                              torch.as_tensor(cy, dtype=torch.float32, device=self.device))
@@ -313,7 +291,7 @@ class Renderer:
         pos = origin[:, None, :] + offsets  # [2, q, V] pixel columns and rows
         d = (pos + 0.5).sub_(p[:, None, :])  # pixel centre relative to the sprite centre
         # extents in pixels per TEX texels: u·TEX = d / (extent/TEX) + TEX/2 (exact scaling by 2**k)
-        extent = f[_EX:_EX + 2] * (2.0 * scale / TEX)
+        extent = extent * (2.0 * scale / TEX)
         if general:
             cs = f[_AB:_AB + 2]
             conj = self._const(("conj",), lambda: torch.tensor([[1.0], [-1.0]], device=self.device))
@@ -328,14 +306,120 @@ class Renderer:
             reps = f[_TILE:_TILE + 2, None, None, :] if general else f[_TILE:_TILE + 2, None, :]
             uv = torch.where(outside, -1.0, torch.frac((uv * reps) / TEX) * TEX)
         uv = uv.floor_().clamp_(-1, TEX)  # texel coordinates, -1 and TEX: the transparent border
-        base = (tex * (PAD * PAD) if tex.dtype == torch.float32 else tex.to(torch.float32).mul_(PAD * PAD)).add_(PAD + 1)
+        base = (f[_TEXR] * (PAD * PAD)).add_(PAD + 1)
         if general:
             texel = torch.add(uv[0], uv[1], alpha=PAD).add_(base).long()
         else:
             texel = torch.add(base, uv[1], alpha=PAD).long()[:, None, :] + uv[0].long()
         key = self.texel_key.index_select(0, texel.view(-1)).view(texel.shape)
-        key += ((order if order.dtype == torch.int64 else order.long()) + 1) << 24
+        if order is None:  # float orders (< 2**24): (order + 1)·2**24 is exact in float32
+            key += f[_ORD].add(1.0).mul_(float(1 << 24)).long()
+        else:
+            key += (order + 1) << 24
         where = torch.remainder(pos.clamp_(-1, FRAME), CANVAS).long()  # off-canvas → the trash row/column
         rows = torch.add(env * (CANVAS * CANVAS), where[1], alpha=CANVAS)  # [q, V]
         pixel = rows[:, None, :] + where[0]
         return key, pixel
+
+
+class _Plan:
+    """What a :class:`Renderer` needs to gather one sprite batch's instances.
+
+    ``rows`` lists, for every float row of the instance table, an index into the gathered
+    values or ``("const", value)``; ``tex``/``order``/``turns`` index the gathered values too.
+    Fields that are rows of one planar table (same storage, unit column stride, equal row
+    stride) are gathered together with one ``index_select`` on the storage, no copy made."""
+
+    def __init__(self, r: Renderer, sb: SpriteBatch, n: int, general: bool, tiled: bool, q: int):
+        self.batch, self.general = sb, general
+        slots = self.slots = sb.visible.shape[1]
+        per_slot_turns = isinstance(sb.quarter_turns, torch.Tensor)
+        turns = 0 if per_slot_turns else sb.quarter_turns % 4
+        self.transposed = not general and turns % 2 == 1
+        if general:
+            if sb.cos is not None:
+                a, b = sb.cos, sb.sin
+            elif sb.rotation is not None:
+                a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
+            else:
+                a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
+        else:  # signs of the column and row coordinates (see Renderer._pixels)
+            a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
+        if sb.flip is not None:
+            if per_slot_turns:
+                raise ValueError("per-slot quarter turns and flips cannot be combined")
+            sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
+            a, b = sign * a, sign * b
+        self.volatile = sb.rotation is not None or sb.flip is not None  # derived per frame: no caching
+        self.by_texture = sb.rx is None
+        self.extent_by_texture = sb.extent_by_texture
+        self.deferred_extent = sb.extent_by_texture if self.by_texture and not self.transposed and not per_slot_turns else None
+        self.float_order = sb.order.dtype.is_floating_point
+        ex, ey = (sb.rx, sb.ry) if not self.transposed else (sb.ry, sb.rx)
+        half = float(sb.patch // 2)
+        cols = [sb.x, sb.y, 0.0 if self.by_texture else ex, 0.0 if self.by_texture else ey, a, b, half, half]
+        if tiled:
+            tu = sb.tiles_u if sb.tiles_u is not None else 1.0
+            tv = sb.tiles_v if sb.tiles_v is not None else 1.0
+            cols += [tu, tv] if not self.transposed else [tv, tu]
+        tensors: list[torch.Tensor] = []
+        index: dict[int, int] = {}
+
+        def slot(c):
+            if not isinstance(c, torch.Tensor):
+                return ("const", float(c))
+            if id(c) not in index:
+                index[id(c)] = len(tensors)
+                tensors.append(c)
+            return index[id(c)]
+
+        self.rows = [slot(c) for c in cols]
+        self.tex, self.order = slot(sb.texture), slot(sb.order)
+        self.turns = slot(sb.quarter_turns) if per_slot_turns else None
+        self.tiles = k = -(-sb.patch // q)
+        if k > 1:
+            self.shift = r._const(("shift", k, q), lambda: torch.tensor(
+                [[q * i for j in range(k) for i in range(k)], [q * j for j in range(k) for i in range(k)]],
+                dtype=torch.float32, device=r.device)[:, None, :])
+        # a view of ``visible`` stays valid while the game updates it in place; a copy would not
+        self.visible = sb.visible.view(-1) if sb.visible.is_contiguous() else None
+        self.fulls = fulls = [t.expand(n, slots) for t in tensors]
+        self.count = len(fulls)
+        if not r.compact:
+            self.env_ids = r._const(("env", n, slots), lambda: torch.arange(n, device=r.device).repeat_interleave(slots))
+            return
+        # compact: group the planar rows
+        self.groups: list[tuple] = []  # (storage, alpha, offsets [g, 1] or int, positions)
+        self.singles: list[tuple] = []  # (flat tensor, position)
+        by_key: dict[tuple, list[int]] = {}
+        for i, t in enumerate(fulls):
+            if t.is_contiguous():
+                self.singles.append((t.view(-1), i))
+            elif t.stride(1) == 1:
+                by_key.setdefault((t.untyped_storage().data_ptr(), t.stride(0), t.dtype), []).append(i)
+            else:
+                self.singles.append((None, i))  # copied per frame
+        for (_, row_stride, _), members in by_key.items():
+            first = fulls[members[0]]
+            storage = torch.as_strided(first, (first.untyped_storage().nbytes() // first.element_size(),), (1,), 0)
+            offsets = [fulls[i].storage_offset() for i in members]
+            off = offsets[0] if len(members) == 1 else torch.tensor(offsets, device=r.device)[:, None]
+            self.groups.append((storage, row_stride - slots, off, members))
+
+    def gather(self, sel: torch.Tensor, env: torch.Tensor) -> list[torch.Tensor]:
+        """Every field at the selected flat slots ``sel`` (``env`` = ``sel // slots``)."""
+        values: list = [None] * self.count
+        for flat, i in self.singles:
+            values[i] = (flat if flat is not None else self.fulls[i].reshape(-1)).index_select(0, sel)
+        where: dict[int, torch.Tensor] = {}
+        for storage, alpha, off, members in self.groups:
+            w = where.get(alpha)
+            if w is None:
+                w = where[alpha] = torch.add(sel, env, alpha=alpha)  # env·row_stride + column
+            if isinstance(off, int):
+                values[members[0]] = storage.index_select(0, w + off)
+            else:
+                picked = storage.index_select(0, (w + off).view(-1)).view(len(members), -1)
+                for i, row in zip(members, picked.unbind(0)):
+                    values[i] = row
+        return values

@@ -114,3 +114,64 @@ def test_monochrome_fallback_draws_flat_colours():
     colours = {tuple(p) for p in obs.reshape(-1, 3).tolist()}
     assert (127, 255, 127) in colours  # the agent's monochrome colour
     assert len(colours) <= 8
+
+
+def test_trusted_callers_can_skip_the_range_check():
+    env = envs.make("starpilot/original", num_envs=4)
+    env.reset()
+    env.step(torch.tensor([0, 5, 9, 14]), validate=False)
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        env.step(torch.tensor([0, 1, 2]), validate=False)  # shape and dtype are still checked
+    with pytest.raises(TypeError, match="must be integers"):
+        env.step(torch.zeros(4), validate=False)
+    with pytest.raises(ValueError, match="0..14"):
+        env.step(torch.tensor([0, 1, 2, 15]))  # checked by default
+
+
+def streams(env, steps, seed=5):
+    gen = torch.Generator().manual_seed(seed)
+    out = [env.reset().clone()]
+    for _ in range(steps):
+        obs, reward, done, info = env.step(torch.randint(0, 15, (env.num_envs,), generator=gen))
+        out += [obs.clone(), reward, done] + [info[k] for k in sorted(info)]
+    return out
+
+
+@pytest.mark.parametrize("task, overrides", [("starpilot/original", {}), ("fruitbot/original", {}),
+                                             ("starpilot/super", {"timeout": 3}), ("fruitbot/treats", {"timeout": 2})])
+def test_the_sync_free_step_gives_the_same_streams(task, overrides):
+    """The path used on GPUs (no host synchronisation: where-based auto-reset, next levels
+    generated in fixed-size batches, every sprite slot drawn) against the CPU default;
+    tiny timeouts make every environment finish every few steps."""
+    t = envs.get_task(task, overrides)
+    fast = envs.VecGame(t, num_envs=6, seed=2)
+    free = envs.VecGame(t, num_envs=6, seed=2, sync_free=True)
+    assert free.sync_free and not fast.sync_free
+    for a, b in zip(streams(fast, 120), streams(free, 120)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("task", GAMES)
+def test_the_in_place_step_matches_the_pure_one(task):
+    env = envs.make(task, num_envs=8, seed=4)
+    env.reset()
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(60):
+        action = torch.randint(0, 15, (8,), generator=gen)
+        before = {k: v.clone() for k, v in env.state.items()}
+        pure = env.game.step(before, action)
+        kept = {k: v.clone() for k, v in before.items()}
+        inplace = env.game.step({k: v.clone() for k, v in before.items()}, action, inplace=True)
+        assert all(torch.equal(before[k], kept[k]) for k in before)  # the pure step left its input alone
+        for x, y in zip(pure[1:], inplace[1:]):
+            assert torch.equal(x, y)
+        assert all(torch.equal(pure[0][k], inplace[0][k]) for k in pure[0])
+        env.step(action)
+
+
+def test_steps_run_on_one_thread_and_restore_the_setting():
+    before = torch.get_num_threads()
+    env = envs.make("fruitbot/original", num_envs=4)
+    env.reset()
+    env.step(torch.full((4,), 4))
+    assert env.threads == 1 and torch.get_num_threads() == before

@@ -146,8 +146,10 @@ def test_item_boxes_are_fitted_to_their_sprites():
     assert fruit_sizes == {fitted_half_extents("fruit3.png"), fitted_half_extents("fruit5.png")}
     assert treat_sizes == {fitted_half_extents("food3.png"), fitted_half_extents("food1.png")}
     # the sprite drawn is the one that sized the box
-    tex = s["tex"][:, -3 - g.num_items:-3]
+    from envs.games.fruitbot import TEXTURE
+    tex = s["draw"][:, TEXTURE, g.wide0 - 3 - g.num_items:g.wide0 - 3].long()  # items come before keys, agent, wide tiles
     names = [g.textures[i].file for i in tex[live].tolist()]
+    assert torch.equal(s["draw"][:, :4, g.wide0 - 3 - g.num_items:g.wide0 - 3], s["boxes"][:, :, NB + 10:])
     sizes = list(zip(rx[live].tolist(), ry[live].tolist()))
     assert all(fitted_half_extents(n) == sz for n, sz in zip(names, sizes))
 
@@ -345,7 +347,7 @@ def test_camera_follows_the_agent_and_the_frame_shows_it():
     env = envs.make("fruitbot/empty", num_envs=4, seed=0)
     obs = env.reset()
     cx, cy, scale = env.game.camera(env.state)
-    assert scale == 6.4 and (cx == 5).all()
+    assert scale == 6.4 and cx == 5
     assert torch.allclose(cy, env.state["mob"][:, 1, 2] + 4.2)
     assert obs.shape == (4, 64, 64, 3) and obs.dtype == torch.uint8
     # the robot is centred on pixel row 58.88 at column 6.4·x; the stone strip fills the bottom rows
@@ -354,3 +356,22 @@ def test_camera_follows_the_agent_and_the_frame_shows_it():
         col = int(6.4 * x[i])
         assert obs[i, 57:60, col].sum() > 0
         assert obs[i, 62:64].sum() > 0  # out-of-world stone cells below y = 0
+
+
+def test_the_drawing_table_follows_items_and_movers():
+    """``draw`` mirrors the item boxes and the movers; eaten items vanish from both."""
+    from envs.games.fruitbot import TEXTURE  # noqa: F401  (row layout documented in the module)
+    env = envs.make("fruitbot/original", num_envs=16, seed=7)
+    env.reset()
+    g = env.game
+    items = slice(g.wide0 - 3 - g.num_items, g.wide0 - 3)
+    gen = torch.Generator().manual_seed(0)
+    eaten = 0
+    for _ in range(150):
+        before = env.state["boxes"][:, 1, NB + 10:].clone()
+        env.step(torch.randint(0, 15, (16,), generator=gen))
+        s = env.state
+        assert torch.equal(s["draw"][:, :4, items], s["boxes"][:, :, NB + 10:])
+        assert torch.equal(s["draw"][:, :2, g.wide0 - 3:g.wide0], s["mob"][:, :2])
+        eaten += int(((before > PARK / 2) & (s["boxes"][:, 1, NB + 10:] == PARK) & (s["t"][:, None] > 0)).sum())
+    assert eaten > 0

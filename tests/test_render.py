@@ -65,3 +65,34 @@ def test_tiling_repeats_the_sprite():
     two = draw(r, batch(8.0, 8.0, 2.0, 2.0, tiles_u=2.0))
     assert torch.equal(two[24:40, 24:32], two[24:40, 32:40])  # box px 24..39: two 8-px tiles
     assert not torch.equal(one[24:40, 24:32], one[24:40, 32:40])
+
+
+def test_per_slot_turns_and_float_fields_draw_like_the_batch_forms():
+    r = Renderer([TextureSpec("robot_3Dblue.png", 0), TextureSpec("fruit1.png", 7)], "cpu")
+    g = torch.Generator().manual_seed(0)
+    n, s = 3, 12
+    x, y = torch.rand(n, s, generator=g) * 16, torch.rand(n, s, generator=g) * 16
+    rx, ry = 0.2 + torch.rand(n, s, generator=g), 0.2 + torch.rand(n, s, generator=g)
+    tex = torch.randint(0, 2, (n, s), generator=g)
+    order = torch.randperm(n * s, generator=g).view(n, s)
+    vis = torch.ones(n, s, dtype=torch.bool)
+    cx = torch.full((n,), 8.0)
+    for turns in range(4):
+        batch = SpriteBatch(x, y, rx, ry, tex, order, vis, 16, quarter_turns=turns)
+        per_slot = SpriteBatch(x, y, rx, ry, tex.float(), order.float(), vis, 16,
+                               quarter_turns=torch.full((s,), float(turns)))
+        assert torch.equal(r.render(cx, cx, 4.0, [batch]), r.render(8.0, 8.0, 4.0, [per_slot]))
+
+
+def test_the_static_path_draws_the_same_frames():
+    """Without compaction (the path for GPUs) every slot is drawn, invisible ones into a trash frame."""
+    textures = [TextureSpec("playerShip2_blue.png", 0), TextureSpec("explosion3.png", 54)]
+    fast, static = Renderer(textures, "cpu"), Renderer(textures, "cpu", compact=False)
+    g = torch.Generator().manual_seed(1)
+    n, s = 4, 20
+    fields = [torch.rand(n, s, generator=g) * 16 for _ in range(2)] + [0.3 + torch.rand(n, s, generator=g) for _ in range(2)]
+    batches = [SpriteBatch(*fields, torch.randint(0, 2, (n, s), generator=g), torch.randint(0, 1 << 37, (n, s), generator=g),
+                           torch.rand(n, s, generator=g) < 0.5, patch, rotation=torch.rand(n, s, generator=g) * 6)
+               for patch in (5, 11)]
+    cx, cy = torch.rand(n, generator=g) * 4 + 6, torch.rand(n, generator=g) * 4 + 6
+    assert torch.equal(fast.render(cx, cy, 4.0, batches), static.render(cx, cy, 4.0, batches))

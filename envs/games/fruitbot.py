@@ -18,16 +18,19 @@ State (every tensor has a leading ``[N]`` environment dimension):
   touch, in the original's list order: 10 barrier pieces (row by row, left then right),
   10 presents, the fruit slots, then the treat slots. Items that do not exist or were
   eaten are parked at y = ``PARK``, so they can be neither touched nor seen.
-* ``tiles``  float32 ``[N, 4, 140]``: the barriers as drawn, each piece split into
-  ``max(1, floor(w / 0.6))`` equal tiles (§1.10.4), 14 slots per row. Slots 0-69 hold the
-  tiles at most 7 px wide, slots 70-139 the rare wider ones (a piece 1.09-1.2 units wide
-  drawn as one tile); everything else is parked.
-* ``tex``    int64 ``[N, S]``: texture of every render slot of the main batch.
+* ``draw``   float32 ``[N, 8, S]``: what is drawn, one column per sprite slot in draw order:
+  100 stone cells, the barrier tiles, the 10 presents, the fruit and treat slots, the two
+  keys, the agent, then the wide barrier tiles. Rows: the box (x, y, rx, ry), the texture,
+  the draw order, quarter turns (3 for the agent, drawn facing up), and ry + 5.5 (a
+  conservative "in view" test: |y − camera y| < ry + 5.5). The barriers are drawn as
+  tiles (§1.10.4): each piece split into ``max(1, floor(w / 0.6))`` equal tiles, 14 slots
+  per row; tiles at most 7 px wide are drawn with an 8-px patch, the rare wider ones (a
+  piece 1.09-1.2 units wide drawn as one tile) with a 10-px patch. The items' and the
+  movers' boxes mirror ``boxes`` and ``mob``; ``step`` keeps them in sync.
 
-Rendering uses two sprite batches: everything (stone cells, narrow barrier tiles,
-presents, fruits, treats, keys, agent) with an 8-px patch, which covers any box up to
-7 px wide, and the wide barrier tiles with a 10-px patch. Draw order follows §3.7:
-cells, barriers, presents, fruits, treats, keys (older first), agent.
+Rendering uses two sprite batches over ``draw``: everything but the wide tiles, and the
+wide tiles. Draw order follows §3.7: cells, barriers, presents, fruits, treats, keys (older
+first), agent. ``step(..., inplace=True)`` (what ``VecGame`` uses) updates ``draw`` in place.
 """
 
 from __future__ import annotations
@@ -127,6 +130,9 @@ def fitted_half_extents(sprite: str) -> tuple[float, float]:
     return float(_f32(_f32(0.5) * ar)), 0.5
 
 
+# Rows of the drawing table ``draw``: box, texture, draw order, quarter turns, ry + 5.5.
+X, Y, RX, RY, TEXTURE, ORDER, TURNS, VIEW = range(8)
+
 # Procgen image type ids, for the monochrome colours (spec Appendix A).
 T_AGENT, T_BARRIER, T_CELL, T_KEY, T_TREAT, T_FRUIT, T_PRESENT = 0, 1, 2, 3, 4, 7, 12
 TEX_AGENT, TEX_BARRIER, TEX_CELL, TEX_KEY, TEX_PRESENT = 0, 1, 2, 3, 4
@@ -197,17 +203,19 @@ class Fruitbot:
         self.agent_box = torch.tensor([0.0, AGENT_R, AGENT_R, AGENT_R], **f32)[None, :, None]
         self.fresh_mob = torch.tensor([[0.0, 0.0, 0.0], [PARK, PARK, AGENT_R], [99.0, 99.0, 0.0]], **f32)[None]
 
-        # render tables
+        # render tables: the drawing table's columns (see the module docstring) and its constant rows
+        self.num_slots = S = NUM_CELLS + NUM_TILES + 10 + C + 3 + NUM_TILES
+        self.wide0 = S - NUM_TILES
         cells = torch.tensor([[cx + 0.5, cy + 0.5, 0.5 + CELL_EPS, 0.5 + CELL_EPS] for cx, cy in CELLS], **f32)
-        self.cells = cells.T.contiguous()[None]  # [1, 4, NUM_CELLS]
-        self.num_slots = S = NUM_CELLS + NUM_TILES + 10 + C + 3
-        self.order = torch.arange(S, **i64)[None]
-        self.wide_order = torch.arange(NUM_CELLS, NUM_CELLS + NUM_TILES, **i64)[None]
-        self.wide_tex = torch.full((1, NUM_TILES), TEX_BARRIER, **i64)
-        self.always = torch.ones(1, 1, device=dev, dtype=torch.bool)
-        self.mob_rxy = torch.tensor([[KEY_R, KEY_R, AGENT_R]] * 2, **f32)[None]  # [1, 2, 3]
-        self.tex_head = torch.tensor([TEX_CELL] * NUM_CELLS + [TEX_BARRIER] * NUM_TILES + [TEX_PRESENT] * 10, **i64)
-        self.tex_tail = torch.tensor([TEX_KEY, TEX_KEY, TEX_AGENT], **i64)
+        keys_agent = torch.tensor([[0.0, 0.0, 0.0], [PARK, PARK, AGENT_R], [KEY_R, KEY_R, AGENT_R], [KEY_R, KEY_R, AGENT_R]], **f32)
+        order = list(range(self.wide0)) + list(range(NUM_CELLS, NUM_CELLS + NUM_TILES))  # wide tile k: as narrow tile k
+        turns = [0.0] * (self.wide0 - 1) + [3.0] + [0.0] * NUM_TILES  # the robot is drawn turned by -π/2 (facing up)
+        ryv = [0.0] * S  # filled below: ry + 5.5 (a conservative "in view" test), the agent always
+        self.draw_const = torch.tensor([order, turns, ryv], **f32)  # rows ORDER, TURNS, VIEW
+        self.draw_cells, self.draw_keys_agent = cells.T.contiguous(), keys_agent
+        self.tex_head = torch.tensor([TEX_CELL] * NUM_CELLS + [TEX_BARRIER] * NUM_TILES + [TEX_PRESENT] * 10, **f32)
+        self.tex_tail = torch.tensor([TEX_KEY, TEX_KEY, TEX_AGENT] + [TEX_BARRIER] * NUM_TILES, **f32)
+        self._last_views: _Views | None = None
 
     # ------------------------------------------------------------------------------------
     def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -238,8 +246,17 @@ class Fruitbot:
         mob = self.fresh_mob.repeat(N, 1, 1)
         mob[:, 0, 2] = ax
         t = torch.zeros(N, device=self.device, dtype=torch.int64)
-        return {"t": t, "mob": mob, "fire": torch.zeros_like(t), "boxes": boxes, "tiles": self._tiles(w1, w2, gap, h),
-                "tex": torch.cat([self.tex_head.expand(N, -1), tex_items, self.tex_tail.expand(N, 3)], 1)}
+        tiles = self._tiles(w1, w2, gap, h)
+        keys_agent = self.draw_keys_agent.expand(N, 4, 3).clone()
+        keys_agent[:, 0, 2] = ax
+        boxes_drawn = torch.cat([self.draw_cells.expand(N, 4, NUM_CELLS), tiles[:, :, :NUM_TILES], boxes[:, :, 2 * NUM_ROWS:],
+                                 keys_agent, tiles[:, :, NUM_TILES:]], 2)
+        texture = torch.cat([self.tex_head.expand(N, -1), tex_items.float(), self.tex_tail.expand(N, -1)], 1)[:, None]
+        consts = self.draw_const.expand(N, -1, -1).clone()
+        consts[:, VIEW - ORDER] = boxes_drawn[:, RY] + 5.5
+        consts[:, VIEW - ORDER, self.wide0 - 1] = float("inf")
+        draw = torch.cat([boxes_drawn, texture, consts], 1)
+        return {"t": t, "mob": mob, "fire": torch.zeros_like(t), "boxes": boxes, "draw": draw}
 
     def _tiles(self, w1, w2, gap, h):
         """Barrier tiles (§1.10.4, tile ratio 1): [N, 4, 2·70].
@@ -312,7 +329,7 @@ class Fruitbot:
         return torch.stack([xy[..., 0], y, r[..., 0], r[..., 1]], 1), tex
 
     # ------------------------------------------------------------------------------------
-    def step(self, state, action):
+    def step(self, state, action, inplace: bool = False):
         t = state["t"] + 1
         mob = state["mob"]
         x, vx = mob[:, 0, 2], mob[:, 2, 2]
@@ -347,10 +364,13 @@ class Fruitbot:
         complete = hit[:, nb: nb + 10].amax(1) > 0
         if self.config.survival_bonus:
             reward = torch.add(reward, ~wall, alpha=self.config.survival_bonus)
+        draw = state["draw"] if inplace else state["draw"].clone()
         eaten = hit[:, nb + 10:]
         if not self.sync_ok or bool(eaten.any()):
+            eaten = eaten > 0
             boxes = boxes.clone()
-            boxes[:, 1, nb + 10:].masked_fill_(eaten > 0, PARK)
+            boxes[:, 1, nb + 10:].masked_fill_(eaten, PARK)
+            self._views(draw).y_items.masked_fill_(eaten, PARK)
 
         # throw a key (action 9) at most every 8 steps, from the agent's centre (§3.5 step 7)
         keys = torch.where(key_gone[:, None], self.no_key, keys)
@@ -358,32 +378,46 @@ class Fruitbot:
         thrown = torch.cat([keys[:, :, 1:], torch.cat([mover[:, :2], torch.zeros_like(x)[:, None]], 1)[..., None]], 2)
         keys = torch.where(throw[:, None, None], thrown, keys)
         mob = torch.cat([keys, mover[..., None]], 2)
+        self._views(draw).xy_keys_agent.copy_(mob[:, :2])
 
-        new_state = {"t": t, "mob": mob, "fire": torch.where(throw, t, state["fire"]), "boxes": boxes,
-                     "tiles": state["tiles"], "tex": state["tex"]}
+        new_state = {"t": t, "mob": mob, "fire": torch.where(throw, t, state["fire"]), "boxes": boxes, "draw": draw}
         return new_state, reward, wall | complete, complete
 
     # ------------------------------------------------------------------------------------
     def camera(self, state):
-        y = state["mob"][:, 1, 2]
-        return torch.full_like(y, W / 2), y + (W / 2 - 2 * AGENT_R), SCALE
+        return W / 2, state["mob"][:, 1, 2] + (W / 2 - 2 * AGENT_R), SCALE
+
+    def _views(self, draw: torch.Tensor) -> "_Views":
+        views = self._last_views
+        if views is None or views.draw is not draw:
+            views = self._last_views = _Views(self, draw)
+        return views
 
     def sprites(self, state):
-        N, S = state["t"].shape[0], self.num_slots
-        mob = state["mob"]
-        allb = torch.cat([self.cells.expand(N, 4, NUM_CELLS), state["tiles"][:, :, :NUM_TILES], state["boxes"][:, :, 2 * NUM_ROWS:],
-                          torch.cat([mob[:, :2], self.mob_rxy.expand(N, 2, 3)], 1), state["tiles"][:, :, NUM_TILES:]], 2)
-        x, y, rx, ry = allb.unbind(1)
-        lo = mob[:, 1, 2:] - 2 * AGENT_R  # the view spans agent.y - 0.8 .. agent.y + 9.2
-        visible = (y + ry > lo) & (y - ry < lo + W)
-        a, w = S - 1, S  # the agent's slot; the wide tiles follow it
-        main = SpriteBatch(x=x[:, :a], y=y[:, :a], rx=rx[:, :a], ry=ry[:, :a], texture=state["tex"][:, :a],
-                           order=self.order[:, :a].expand(N, a), visible=visible[:, :a], patch=PATCH)
-        # the robot faces right in its file and is drawn turned by -π/2 (facing up): 3 clockwise quarter turns
-        agent = SpriteBatch(x=x[:, a:w], y=y[:, a:w], rx=rx[:, a:w], ry=ry[:, a:w], texture=state["tex"][:, a:],
-                            order=self.order[:, a:].expand(N, 1), visible=self.always[:, :1].expand(N, 1), patch=PATCH,
-                            quarter_turns=3)
-        wide = SpriteBatch(x=x[:, w:], y=y[:, w:], rx=rx[:, w:], ry=ry[:, w:], texture=self.wide_tex.expand(N, NUM_TILES),
-                           order=self.wide_order.expand(N, NUM_TILES), visible=visible[:, w:], patch=WIDE_PATCH)
+        v = self._views(state["draw"])
+        cy = state["mob"][:, 1, 2:] + (W / 2 - 2 * AGENT_R)  # the view spans cy ± 5
+        torch.lt((v.y_main - cy).abs_(), v.view_main, out=v.main.visible)
+        torch.lt((v.y_wide - cy).abs_(), v.view_wide, out=v.wide.visible)
         # wide tiles are rare (a piece 1.09-1.2 units wide); skip their batch when none is in view
-        return [main, agent, wide] if bool(wide.visible.any()) else [main, agent]
+        return [v.main, v.wide] if not self.sync_ok or bool(v.wide.visible.any()) else [v.main]
+
+
+class _Views:
+    """Views of one drawing table (made once per table: VecGame updates one in place) and the
+    sprite batches over it: everything but the wide tiles with an 8-px patch, which covers any
+    box up to 7 px wide; the wide tiles with a 10-px patch."""
+
+    def __init__(self, game: Fruitbot, draw: torch.Tensor):
+        self.draw = draw
+        n, w0 = draw.shape[0], game.wide0
+        items = slice(NUM_CELLS + NUM_TILES + 10, w0 - 3)
+        self.y_items, self.xy_keys_agent = draw[:, Y, items], draw[:, X:Y + 1, w0 - 3:w0]
+        self.y_main, self.view_main = draw[:, Y, :w0], draw[:, VIEW, :w0]
+        self.y_wide, self.view_wide = draw[:, Y, w0:], draw[:, VIEW, w0:]
+
+        def batch(cols, patch, turns):
+            return SpriteBatch(x=draw[:, X, cols], y=draw[:, Y, cols], rx=draw[:, RX, cols], ry=draw[:, RY, cols],
+                               texture=draw[:, TEXTURE, cols], order=draw[:, ORDER, cols],
+                               visible=torch.empty(draw[:, Y, cols].shape, dtype=torch.bool, device=draw.device),
+                               patch=patch, quarter_turns=draw[:, TURNS, cols] if turns else 0)
+        self.main, self.wide = batch(slice(0, w0), PATCH, True), batch(slice(w0, None), WIDE_PATCH, False)

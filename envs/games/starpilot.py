@@ -178,6 +178,7 @@ class Starpilot:
         self.block = HALF - float(torch.tensor(0.98 * AGENT_R, dtype=torch.float32))
         self.patch_rocket = 2 * int(max(4.0 * float(self.rocket_rx.max()), 4.0 * HALF) + 0.5) + 1
         self._consts: dict = {}
+        self._last_views: _Views | None = None
 
     def _const(self, key, make):
         value = self._consts.get(key)
@@ -263,147 +264,180 @@ class Starpilot:
         return self._const("blank", make)
 
     # ------------------------------------------------------------------ one step (§2.5)
-    def _buf(self, *shape) -> torch.Tensor:
-        return torch.empty(shape, device=self.device)
+    def _views(self, tab: torch.Tensor) -> "_Views":
+        """Views of ``tab`` (made once per table: VecGame updates one table in place)."""
+        views = self._last_views
+        if views is None or views.tab is not tab:
+            views = self._last_views = _Views(self, tab)
+        return views
 
-    def step(self, state: dict[str, torch.Tensor], action: torch.Tensor):
+    def step(self, state: dict[str, torch.Tensor], action: torch.Tensor, inplace: bool = False):
+        """One step (§2.5). ``inplace`` updates ``state``'s tensors instead of copying them."""
+        if not inplace:
+            state = dict(state, t=state["t"].clone(), tab=state["tab"].clone(), ptr=state["ptr"].clone())
         # Masks are float 0/1 tensors written by comparisons with a float ``out``: on the CPU
         # that is several times cheaper than boolean tensors, ``where`` or mixed-dtype products.
         c = self.config
-        t = state["t"] + 1
+        v = self._views(state["tab"])
+        t = state["t"].add_(1)
         b = t.shape[0]
-        tf = t.float()
-        tfc = tf[:, None]
-        tab0 = state["tab"]
-        alive0 = tab0[:, ALIVE]
+        tfc = t.float()[:, None]
         act = self.action_table.index_select(0, action)
 
         # agent velocity (§1.3), then four border-clamped sub-steps (§1.4): the sub-steps that
         # are not blocked form a prefix; a blocked one snaps the agent to the wall
-        vel = torch.add(act[:, :2], tab0[:, VX:VY + 1, A], alpha=0.5).mul_(0.9)
-        sub = torch.addcmul((tab0[:, X:Y + 1, A] - HALF)[..., None], (0.25 * vel)[..., None], self.steps4)
+        vel = torch.add(act[:, :2], v.agent_v, alpha=0.5).mul_(0.9)
+        sub = torch.addcmul((v.agent_xy - HALF)[..., None], (0.25 * vel)[..., None], self.steps4)
         free = sub.abs() < self.block  # [b, 2, 4]
         last = sub[..., 3]
         centred = torch.where(free[..., 3], last, last.clamp(AGENT_R - HALF, HALF - AGENT_R))
 
         # every other entity moves in a straight line
-        tab = tab0.clone()
-        tab[:, X:Y + 1] += tab0[:, VX:VY + 1]
-        agent = torch.add(centred, HALF, out=tab[:, X:Y + 1, A])
-        torch.mul(vel, free.sum(2) * 0.25, out=tab[:, VX:VY + 1, A])
-        ax, ay = agent[:, :1], agent[:, 1:]
+        v.xy.add_(v.vxy)
+        agent = torch.add(centred, HALF, out=v.agent_xy)
+        torch.mul(vel, free.sum(2) * 0.25, out=v.agent_v)
+        ax, ay = v.agent_x, v.agent_y
 
         # collision pass (§1.7). The agent dies on touching a ship (a dying one too) or an
         # enemy bullet; touching the rocket (y span 0..16: only x matters) completes the level
-        near = (tab[:, X, LETHAL] - ax).abs_()
-        torch.maximum(near, (tab[:, Y, LETHAL] - ay).abs_(), out=near)  # Chebyshev distance
-        died = near.sub_(self.lethal).mul_(alive0[:, LETHAL]).amin(1) < 0
-        complete = (agent[:, 0] - tab[:, X, ROCKET]).abs_() < tab0[:, HP, ROCKET] * alive0[:, ROCKET]
+        near = (v.x_lethal - ax).abs_()
+        torch.maximum(near, (v.y_lethal - ay).abs_(), out=near)  # Chebyshev distance
+        died = near.sub_(self.lethal).mul_(v.alive_lethal).amin(1) < 0
+        complete = (v.x_rocket - agent[:, 0]).abs_() < v.reach_rocket * v.alive_rocket
 
         # each player bullet hits the newest overlapping ship that is not dying; key: the
         # ship's spawn rank (exact small integers in float32) · 128 + its slot + 1
-        ok = torch.eq(alive0[:, MOVING], 1.0, out=self._buf(b, DX0 - 1))  # alive and not dying
-        key = torch.add(self.ship_key, tab0[:, RANK, SH], alpha=128).mul_(ok[:, SH0 - 1:DUMMY])
-        gap = (tab[:, X, PB, None] - tab[:, X, None, SH]).abs_()  # [b, 26, 65]
-        torch.maximum(gap, (tab[:, Y, PB, None] - tab[:, Y, None, SH]).abs_(), out=gap)
-        best = gap.lt_(BULLET_R + SHIP_R).mul_(key[:, None, :]).amax(2).mul_(alive0[:, PB])  # > 0: hit
+        ok = torch.eq(v.alive_moving, 1.0, out=v.ok)  # alive and not dying
+        key = torch.add(self.ship_key, v.rank_sh, alpha=128).mul_(v.ok_sh)
+        gap = (v.x_pb - v.x_sh).abs_()  # [b, 26, 65]
+        torch.maximum(gap, (v.y_pb - v.y_sh).abs_(), out=gap)
+        best = gap.lt_(BULLET_R + SHIP_R).mul_(key[:, None, :]).amax(2).mul_(v.alive_pb)  # > 0: hit
         any_hit = not self.sync_ok or bool(best.any())
         if any_hit:
             hit = best.clamp(0.0, 1.0)
             target = torch.remainder(best - 1.0, 128.0).clamp_(max=SH_N).long()  # no hit: the dummy
             hits = torch.zeros(b, SH_N + 1, device=self.device).scatter_add_(1, target, hit)
             # the spent bullet becomes a hit spark at its centre, moving with the ship it hit
-            spark = torch.cat([tab[:, X:Y + 1, PB], tab[:, VX:VY + 1, SH].gather(2, target[:, None, :].expand(b, 2, PB_N)),
-                               alive0[:, None, PB], tfc.expand(b, PB_N)[:, None],
-                               (tfc + (SUB_BASE + 1) - tab0[:, BORN, PB])[:, None]], 1)
-            torch.lerp(tab[:, X:SUB + 1, SX], spark, hit[:, None, :], out=tab[:, X:SUB + 1, SX])
-            ok[:, PB0 - 1:].sub_(hit)
+            spark = torch.cat([v.xy_pb, v.v_sh.gather(2, target[:, None, :].expand(b, 2, PB_N)), v.alive_pb[:, None],
+                               tfc.expand(b, PB_N)[:, None], (tfc + (SUB_BASE + 1) - v.born_pb)[:, None]], 1)
+            torch.lerp(v.spark_rows, spark, hit[:, None, :], out=v.spark_rows)
+            v.ok_pb.sub_(hit)
 
         # removal (§1.7): marked (dying ships, spent bullets) or completely outside the world
-        out = (tab[:, X, MOVING] - HALF).abs_()
-        torch.maximum(out, (tab[:, Y, MOVING] - HALF).abs_(), out=out)
-        alive = torch.le(out, self.keep_limit, out=tab[:, ALIVE, MOVING]).mul_(ok)
+        out = (v.x_moving - HALF).abs_()
+        torch.maximum(out, (v.y_moving - HALF).abs_(), out=out)
+        torch.le(out, self.keep_limit, out=v.alive_moving).mul_(ok)
 
         # enemy phase, newest ship first: fire once, fire_delay steps after spawning; then die
-        ship_alive = tab[:, ALIVE, SH]
-        enemy_sub = torch.add(tfc * 8 + (SUB_ENEMY + 6), tab0[:, RANK, SH], alpha=-2)  # SUB_ENEMY + 2·(4t + 3 − RANK)
+        ship_alive = v.alive_sh
+        enemy_sub = torch.add(tfc * 8 + (SUB_ENEMY + 6), v.rank_sh, alpha=-2)  # SUB_ENEMY + 2·(4t + 3 − RANK)
         if c.enemies_fire:
-            fire = torch.eq(tab0[:, FIRE, SH0:DUMMY], tfc, out=self._buf(b, SH_N)).mul_(ship_alive[:, :SH_N])
-            d = agent[:, :, None] - tab[:, X:Y + 1, SH0:DUMMY]  # [b, 2, 64] towards the agent
-            v = d * (ENEMY_BULLET_SPEED * torch.rsqrt((d * d).sum(1, keepdim=True).clamp_(min=1e-12)))
+            fire = torch.eq(v.fire_ships, tfc, out=v.fire).mul_(v.alive_ships)
+            d = agent[:, :, None] - v.xy_ships  # [b, 2, 64] towards the agent
+            vb = d * (ENEMY_BULLET_SPEED * torch.rsqrt((d * d).sum(1, keepdim=True).clamp_(min=1e-12)))
             # the bullet sprite turned to its direction: cos = −vy/|v|, sin = −vx/|v|
-            new = torch.cat([tab[:, X:Y + 1, SH0:DUMMY], v, fire[:, None], tfc.expand(b, SH_N)[:, None],
-                             enemy_sub[:, None, :SH_N], v.flip(1).mul_(-1.0 / ENEMY_BULLET_SPEED)], 1)
+            new = torch.cat([v.xy_ships, vb, fire[:, None], tfc.expand(b, SH_N)[:, None], enemy_sub[:, None, :SH_N],
+                             vb.flip(1).mul_(-1.0 / ENEMY_BULLET_SPEED)], 1)
             # into column 1 + 64·generation + slot; ships that do not fire write into the dummy
-            column = torch.add(self.eb_column, tab0[:, GEN, SH0:DUMMY], alpha=EB_N // 2).sub_(DUMMY).mul_(fire)
-            tab[:, X:SIN + 1].scatter_(2, column.add_(DUMMY).long()[:, None, :].expand(b, SIN + 1, SH_N), new)
+            column = torch.add(self.eb_column, v.gen_ships, alpha=EB_N // 2).sub_(DUMMY).mul_(fire).add_(DUMMY)
+            v.to_sin.scatter_(2, column.long()[:, None, :].expand(b, SIN + 1, SH_N), new)
         if any_hit:
-            hp = torch.sub(tab0[:, HP, SH], hits, out=tab[:, HP, SH])
-            dead = torch.le(hp, 0.0, out=self._buf(b, SH_N + 1)).mul_(ship_alive)
+            hp = v.hp_sh.sub_(hits)
+            dead = torch.le(hp, 0.0, out=v.dead).mul_(ship_alive)
             kills = dead.sum(1)
             if not self.sync_ok or bool(kills.any()):
                 ship_alive += dead  # 1 → 2: dying
-                death = torch.cat([tab[:, X:ALIVE + 1, SH], tfc.expand(b, SH_N + 1)[:, None], (enemy_sub + 1)[:, None]], 1)
-                torch.lerp(tab[:, X:SUB + 1, DX], death, dead[:, None, :], out=tab[:, X:SUB + 1, DX])
+                death = torch.cat([v.death_src, tfc.expand(b, SH_N + 1)[:, None], (enemy_sub + 1)[:, None]], 1)
+                torch.lerp(v.death_rows, death, dead[:, None, :], out=v.death_rows)
 
         # release the ships scheduled for this step (≤ 3) into their ring columns
         ptr = state["ptr"]
         cand = (ptr[:, None] + self.release_k).clamp_(max=SCHEDULE - 1)
         release = state["sched_t"].gather(1, cand) == t[:, None]
         slot = torch.where(release, cand & (SH_N - 1), DUMMY - SH0)[:, None, :].expand(b, ROWS, 3)
-        tab[:, :, SH].scatter_(2, slot, state["sched"].gather(2, cand[:, None, :].expand(b, ROWS, 3)))
+        v.ring.scatter_(2, slot, state["sched"].gather(2, cand[:, None, :].expand(b, ROWS, 3)))
+        ptr += release.sum(1)
 
         # the player's bullet: one per step on a special action, from the agent's side, into
         # column 194 + t % 26 (no shot: into the dummy)
         if c.player_can_fire:
             direction = act[:, 2:]
             shot = direction.abs()
-            k = self._const(("shot", b), lambda: torch.tensor([0.0, SUB_PLAYER_BULLET, QUARTER_COS],
-                                                              device=self.device).expand(b, 3))
-            new = torch.cat([torch.add(ax, direction, alpha=BULLET_R), ay, PLAYER_BULLET_SPEED * direction, k[:, :1],
-                             shot, tfc, k[:, 1:], -direction], 1)
+            new = torch.cat([torch.add(ax, direction, alpha=BULLET_R), ay, PLAYER_BULLET_SPEED * direction,
+                             v.k_shot[:, :1], shot, tfc, v.k_shot[:, 1:], -direction], 1)
             column = torch.remainder(t, PB_N).add_(PB0 - DUMMY).mul_(shot[:, 0].long()).add_(DUMMY)
-            tab[:, X:SIN + 1].scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
-        tab[:, ALIVE, DUMMY] = 0.0
+            v.to_sin.scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
+        v.alive_dummy.fill_(0.0)
 
         # the finish rocket enters at step 500 with its left edge on the right border
         launch = (t == ROCKET_TIME)[:, None]
-        k = self._const(("rocket", b), lambda: torch.tensor([HALF, -ROCKET_SPEED, 0.0, 1.0], device=self.device).expand(b, 4))
-        torch.where(launch, torch.cat([tab0[:, RANK, ROCKET, None], k], 1), tab[:, X:ALIVE + 1, ROCKET],
-                    out=tab[:, X:ALIVE + 1, ROCKET])
+        torch.where(launch, torch.cat([v.launch_x, v.k_rocket], 1), v.rocket_rows, out=v.rocket_rows)
 
         # explosions: visible for 5 frames, one texture per frame; then everyone's draw order
-        age = tfc - tab[:, BORN, EXPL]
-        torch.clamp(EXPLOSION_FRAMES - age, 0.0, 1.0, out=tab[:, ALIVE, EXPL])
-        torch.add(self.expl_tex, age.clamp_(0, EXPLOSION_FRAMES - 1), out=tab[:, TEX, EXPL])
-        torch.add(tab[:, SUB], torch.sub(tab[:, BORN], tfc).clamp_(-1024, 1), alpha=ORDER_STEP, out=tab[:, ORDER])
+        age = tfc - v.born_expl
+        torch.clamp(EXPLOSION_FRAMES - age, 0.0, 1.0, out=v.alive_expl)
+        torch.add(self.expl_tex, age.clamp_(0, EXPLOSION_FRAMES - 1), out=v.tex_expl)
+        torch.add(v.sub, torch.sub(v.born, tfc).clamp_(-1024, 1), alpha=ORDER_STEP, out=v.order)
 
-        reward = c.kill_reward * kills if any_hit else torch.zeros_like(tf)
+        reward = c.kill_reward * kills if any_hit else torch.zeros(b, device=self.device)
         if c.finish_reward:
             reward = torch.add(reward, complete, alpha=c.finish_reward)
         if c.survival_bonus:
             reward = torch.add(reward, ~died, alpha=c.survival_bonus)
-        new_state = dict(state)
-        new_state.update(t=t, tab=tab, ptr=ptr + release.sum(1))
-        return new_state, reward, died | complete, complete
+        return state, reward, died | complete, complete
 
     # ------------------------------------------------------------------ rendering (§2.7)
     def camera(self, state):
         return HALF, HALF, 4.0
 
     def sprites(self, state) -> list[SpriteBatch]:
-        tab = state["tab"]
-        common = dict(rx=None, ry=None, extent_by_texture=self.extent_by_texture)
+        v = self._views(state["tab"])
+        for sb, alive in v.batches:
+            torch.gt(alive, 0.0, out=sb.visible)
+        main, expl, rocket = (sb for sb, _ in v.batches)
+        if not self.sync_ok or bool(rocket.visible.any()):  # drawn only once some level has reached step 500
+            return [main, expl, rocket]
+        return [main, expl]
 
-        def batch(cols, patch):
-            return SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], texture=tab[:, TEX, cols], order=tab[:, ORDER, cols],
-                               visible=tab[:, ALIVE, cols] > 0, patch=patch, cos=tab[:, COS, cols],
-                               sin=tab[:, SIN, cols], **common)
 
+class _Views:
+    """Views of one state table and scratch buffers for ``Starpilot.step``: a step indexes
+    dozens of row/column blocks, and on the CPU making a view costs as much as a small
+    operation, so they are made once per table."""
+
+    def __init__(self, game: Starpilot, tab: torch.Tensor):
+        b, dev = tab.shape[0], tab.device
+        self.tab = tab
+        self.xy, self.vxy = tab[:, X:Y + 1], tab[:, VX:VY + 1]
+        self.agent_xy, self.agent_v = tab[:, X:Y + 1, A], tab[:, VX:VY + 1, A]
+        self.agent_x, self.agent_y = tab[:, X:X + 1, A], tab[:, Y:Y + 1, A]
+        self.x_lethal, self.y_lethal, self.alive_lethal = tab[:, X, LETHAL], tab[:, Y, LETHAL], tab[:, ALIVE, LETHAL]
+        self.x_rocket, self.alive_rocket, self.reach_rocket = tab[:, X, ROCKET], tab[:, ALIVE, ROCKET], tab[:, HP, ROCKET]
+        self.alive_moving, self.x_moving, self.y_moving = tab[:, ALIVE, MOVING], tab[:, X, MOVING], tab[:, Y, MOVING]
+        self.rank_sh, self.alive_sh, self.hp_sh, self.v_sh = tab[:, RANK, SH], tab[:, ALIVE, SH], tab[:, HP, SH], tab[:, VX:VY + 1, SH]
+        self.x_pb, self.y_pb, self.x_sh, self.y_sh = tab[:, X, PB, None], tab[:, Y, PB, None], tab[:, X, None, SH], tab[:, Y, None, SH]
+        self.alive_pb, self.xy_pb, self.born_pb = tab[:, ALIVE, PB], tab[:, X:Y + 1, PB], tab[:, BORN, PB]
+        self.spark_rows, self.death_rows, self.death_src = tab[:, X:SUB + 1, SX], tab[:, X:SUB + 1, DX], tab[:, X:ALIVE + 1, SH]
+        ships = slice(SH0, DUMMY)
+        self.fire_ships, self.xy_ships, self.gen_ships = tab[:, FIRE, ships], tab[:, X:Y + 1, ships], tab[:, GEN, ships]
+        self.alive_ships = tab[:, ALIVE, ships]
+        self.to_sin, self.ring, self.alive_dummy = tab[:, X:SIN + 1], tab[:, :, SH], tab[:, ALIVE, DUMMY]
+        self.launch_x, self.rocket_rows = tab[:, RANK, ROCKET, None], tab[:, X:ALIVE + 1, ROCKET]
+        self.born_expl, self.alive_expl, self.tex_expl = tab[:, BORN, EXPL], tab[:, ALIVE, EXPL], tab[:, TEX, EXPL]
+        self.sub, self.born, self.order = tab[:, SUB], tab[:, BORN], tab[:, ORDER]
+        # scratch: float masks
+        self.ok = torch.empty(b, DX0 - 1, device=dev)  # over MOVING: alive and not dying
+        self.ok_sh, self.ok_pb = self.ok[:, SH0 - 1:DUMMY], self.ok[:, PB0 - 1:]
+        self.fire, self.dead = torch.empty(b, SH_N, device=dev), torch.empty(b, SH_N + 1, device=dev)
+        self.k_shot = torch.tensor([0.0, SUB_PLAYER_BULLET, QUARTER_COS], device=dev).expand(b, 3)
+        self.k_rocket = torch.tensor([HALF, -ROCKET_SPEED, 0.0, 1.0], device=dev).expand(b, 4)
+        # sprite batches over column ranges of the table; ``visible`` is refreshed per frame
         # agent, ships, bullets: boxes ≤ 4 px (a rotated bullet spans ≤ 4.6 px): 5-px patch;
         # explosions: radius r0·1.4**frame, ≤ 0.96 units = 7.7 px across: 9-px patch
-        batches = [batch(MAIN, 5), batch(EXPL, 9)]
-        rocket = batch(slice(ROCKET, COLS), self.patch_rocket)
-        if not self.sync_ok or bool(rocket.visible.any()):  # drawn only once some level has reached step 500
-            batches.append(rocket)
-        return batches
+        def batch(cols, patch):
+            sb = SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], rx=None, ry=None, texture=tab[:, TEX, cols],
+                             order=tab[:, ORDER, cols], visible=torch.empty(tab[:, ALIVE, cols].shape, dtype=torch.bool, device=dev),
+                             patch=patch, cos=tab[:, COS, cols], sin=tab[:, SIN, cols],
+                             extent_by_texture=game.extent_by_texture)
+            return sb, tab[:, ALIVE, cols]
+        self.batches = [batch(MAIN, 5), batch(EXPL, 9), batch(slice(ROCKET, COLS), game.patch_rocket)]
