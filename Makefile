@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
+# The benchmark's knobs: `make benchmark PRESET=paper DEVICE=cuda`
+SUITE   ?= starpilot
+PRESET  ?= quick
+TRAINER ?= fast
+DEVICE  ?= auto
+STORE   ?= runs
+RUN     := $(VENV)/bin/crl-merge
 
-.PHONY: install test bench-envs clean
+.PHONY: install test benchmark benchmark-starpilot benchmark-fruitbot leaderboard compare-trainers \
+        bench-envs bench-train bench-merge clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +27,36 @@ install: $(PY)
 test:
 	$(PY) -m pytest -q
 
-# Frames per second of our engine vs the real Procgen, 64 envs, CPU (and GPU if present).
+# Train the grid, evaluate, merge, write results/<suite>/<preset>/ and print the leaderboard.
+# Finished work is skipped and interrupted training resumes, so re-running is cheap.
+benchmark:
+	$(RUN) run $(SUITE) --preset $(PRESET) --trainer $(TRAINER) --device $(DEVICE) --store $(STORE)
+
+benchmark-starpilot:
+	$(MAKE) benchmark SUITE=starpilot
+
+benchmark-fruitbot:
+	$(MAKE) benchmark SUITE=fruitbot
+
+# The leaderboard of a finished (or partly finished) run, from the run store.
+leaderboard:
+	$(RUN) report $(SUITE) --preset $(PRESET) --store $(STORE)
+
+# The two PPO trainers on the same task, budget and seeds: learning curves side by side.
+compare-trainers:
+	$(PY) benchmarks/compare_trainers.py --device $(DEVICE) --store $(STORE)
+
+# Speed: frames/s of our engine vs the real Procgen, 64 envs, CPU (and GPU if present).
 bench-envs:
 	$(PY) benchmarks/bench_envs.py
+
+# Speed: environment steps/s of end-to-end PPO training, fast vs stable-baselines3.
+bench-train:
+	$(PY) benchmarks/bench_train.py
+
+# Speed: weight matching of two NatureCNN actors and of two Decision Transformers.
+bench-merge:
+	$(PY) benchmarks/bench_merge.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,10 +1,12 @@
-"""The Procgen protocol (protocols A) over a suite: train the seed grid, then evaluate every
-model on every task of the suite, and the random agent alongside, all through the run store.
+"""The Procgen protocol (protocols A) over a suite: train the seed grid, evaluate every
+model on every task of the suite (and the random agent alongside), merge the sub-task
+models by the suite's merge plan and evaluate the merges, all through the run store.
 
 Store layout (``<store>/<suite>/<preset>/…``)::
 
-    train/<task>/<init><level>/   actor, critic, curve.csv, tensorboard/, eval-<task>.json
-    baselines/random/             eval-<task>.json
+    train/<task>/<init><level>/                   actor, critic, curve.csv, tensorboard/, eval-<task>.json
+    baselines/random/                             eval-<task>.json
+    merges/<round>/<method row id>/<A>+<B>/        actor (not for ensembles), eval-<task>.json
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import asdict
 import torch
 
 from crl_merge.evaluate import evaluate
+from crl_merge.merge_plan import MergeMethod, PairModels, merged_actor
 from crl_merge.registry import SUPER, Suite, TrainingJob
 from crl_merge.store import Run, RunStore
 from crl_merge.train import train_run, training_spec
@@ -35,7 +38,8 @@ def training_run(store: RunStore, suite: Suite, preset: str, job: TrainingJob, t
 
 def evaluation_episodes(suite: Suite, preset: str, model_task: str | None, eval_task: str) -> int:
     """The thesis's protocol: a model plays ``episodes`` on its own task and ``cross_episodes``
-    on the others; the random agent plays ``episodes`` everywhere."""
+    on the others; the random agent plays ``episodes`` everywhere. A merged model's own task
+    is the super-task."""
     protocol = suite.preset(preset).evaluation
     return protocol.episodes if model_task in (None, eval_task) else protocol.cross_episodes
 
@@ -95,7 +99,7 @@ def run_protocol(suite: Suite, preset: str, store: RunStore, trainer: str = "fas
     model_task: dict[str, str | None] = {}
     bars = _Bars(progress, f"{suite.name} [{preset}] training", len(jobs))
     for job in jobs:
-        name = f"{job.task_key}{job.seed_name}"
+        name = job.model_name
         runs[name], model_task[name] = training_run(store, suite, preset, job, trainer), job.task_key
         bars.start(f"train {name}", p.total_steps)
         trained = train_run(
@@ -116,7 +120,50 @@ def run_protocol(suite: Suite, preset: str, store: RunStore, trainer: str = "fas
         record = evaluate_into(runs[name], key, actor, suite.tasks[key], episodes, suite, preset, device,
                                progress=bars.update)
         bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}")
+    run_merges(suite, preset, store, runs, device, progress)
     return runs
+
+
+def merge_run(store: RunStore, suite: Suite, preset: str, round_name: str, method: MergeMethod, a: TrainingJob,
+              b: TrainingJob) -> Run:
+    spec = {"kind": "merge", "round": round_name, "method": method.row_id, "a": a.model_name, "b": b.model_name,
+            "states": suite.merge_states(preset) if method.method in ("activation_matching", "fisher") else None}
+    return store.run(suite.name, preset, "merges", round_name, method.row_id, f"{a.seed_name}+{b.seed_name}", spec=spec)
+
+
+def merge_jobs(suite: Suite, preset: str) -> list[tuple[str, MergeMethod, TrainingJob, TrainingJob]]:
+    """``(round, method, first sub-task's job, second's)`` for every merge of the plan the
+    preset can make; methods that need a shared init skip pairs from two inits."""
+    return [(round_name, method, a, b) for round_name, a, b in suite.merge_pairs(preset)
+            for method in suite.merge.methods if not method.needs_shared_init or a.init_seed == b.init_seed]
+
+
+def run_merges(suite: Suite, preset: str, store: RunStore, runs: dict[str, Run], device: str, progress=None) -> None:
+    """Make every merged actor of the plan and evaluate it on the super-task and the analysis
+    tasks; skips what is finished."""
+    jobs = merge_jobs(suite, preset)
+    eval_tasks = [SUPER, *suite.analysis_tasks]
+    bars = _Bars(progress, f"{suite.name} [{preset}] merges", len(jobs))
+    for round_name, method, a, b in jobs:
+        run = merge_run(store, suite, preset, round_name, method, a, b)
+        bars.start(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}", len(eval_tasks))
+        if not all(run.has(f"eval-{key}") for key in eval_tasks):
+            if run.has("actor"):
+                actor = run.load_model("actor", device)[0]
+            else:
+                kept, permuted = (a, b) if method.direction == "ab" else (b, a)
+                pair = PairModels(runs[kept.model_name].load_model("actor", device)[0],
+                                  runs[permuted.model_name].load_model("actor", device)[0], kept.task, permuted.task,
+                                  kept.level_seed, permuted.level_seed, kept.init_seed, permuted.init_seed)
+                actor = merged_actor(method, pair, suite.merge_states(preset), device)
+                if method.method != "ensemble":
+                    run.save_model("actor", actor, method=method.row_id, round=round_name, a=kept.model_name,
+                                   b=permuted.model_name)
+            for i, key in enumerate(eval_tasks):
+                episodes = evaluation_episodes(suite, preset, SUPER, key)
+                record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, preset, device)
+                bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
+        bars.finish("")
 
 
 __all__ = ["run_protocol", "evaluate_into", "training_run", "resolve_device", "SUPER"]

@@ -17,12 +17,14 @@ import yaml
 
 import envs
 from crl_merge.evaluate import ACTION_MODES
+from crl_merge.merge_plan import MergePlan, parse_merge_plan
 from crl_merge.train.config import PPOConfig
 from envs.config import ConfigError
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 SUPER = "super"  # the key of the super-task in a suite's task table
-SUITE_KEYS = {"name", "super_task", "sub_tasks", "analysis_tasks", "seeds", "ppo", "evaluation", "presets", "merge"}
+SUITE_KEYS = {"name", "super_task", "sub_tasks", "analysis_tasks", "seeds", "ppo", "evaluation", "presets", "merge",
+              "reference"}
 REQUIRED_KEYS = {"name", "super_task", "sub_tasks", "seeds", "evaluation", "presets"}
 PRESET_NAMES = ("smoke", "quick", "paper")
 
@@ -44,6 +46,8 @@ class Preset:
     checkpoint_every: int
     ppo: PPOConfig
     evaluation: EvalProtocol
+    merge_states: int | None  # overrides the merge plan's rollout states
+    pairs_per_round: int | None  # merge only the first pairs of each round that the grid allows
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,17 @@ class TrainingJob:
 
     @property
     def seed_name(self) -> str:
-        """The thesis's model suffix: init seed then level seed, e.g. ``01``."""
-        return f"{self.init_seed}{self.level_seed}"
+        return seed_name(self.init_seed, self.level_seed)
+
+    @property
+    def model_name(self) -> str:
+        """The thesis's model names: task and seeds, e.g. ``dodge01``."""
+        return f"{self.task_key}{self.seed_name}"
+
+
+def seed_name(init_seed: int, level_seed: int) -> str:
+    """The thesis's suffix, init seed then level seed (``01``); ``12-3`` when a seed has two digits."""
+    return f"{init_seed}{level_seed}" if max(init_seed, level_seed) < 10 else f"{init_seed}-{level_seed}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,8 @@ class Suite:
     ppo: PPOConfig
     evaluation: EvalProtocol
     presets: dict[str, Preset]
-    merge: dict[str, Any]
+    merge: MergePlan
+    reference: dict[str, Any]  # the thesis's published figures, by leaderboard row
 
     def preset(self, name: str) -> Preset:
         if name not in self.presets:
@@ -82,6 +96,21 @@ class Suite:
         n = self.preset(preset).seeds_per_task
         return [TrainingJob(key, self.tasks[key], i, l) for key in (SUPER, *self.sub_tasks)
                 for i, l in self.seeds[key][:n]]
+
+    def merge_pairs(self, preset: str) -> list[tuple[str, TrainingJob, TrainingJob]]:
+        """``(round, first sub-task's job, second's)`` for every pair of the plan whose two
+        models the preset trains (``quick`` trains fewer seeds than the thesis, so fewer pairs)."""
+        trained = {(j.task_key, j.seed_name): j for j in self.grid(preset)}
+        first, second = self.sub_tasks
+        limit = self.preset(preset).pairs_per_round
+        out = []
+        for name, pairs in self.merge.rounds.items():
+            available = [(a, b) for a, b in pairs if (first, a) in trained and (second, b) in trained]
+            out += [(name, trained[first, a], trained[second, b]) for a, b in available[:limit]]
+        return out
+
+    def merge_states(self, preset: str) -> int:
+        return self.preset(preset).merge_states or self.merge.states
 
 
 def _where(path, *keys) -> str:
@@ -133,7 +162,7 @@ def _evaluation(values: dict, where: str, base: EvalProtocol) -> EvalProtocol:
 
 def _preset(name: str, values: dict, suite_ppo: PPOConfig, suite_eval: EvalProtocol, where: str) -> Preset:
     eval_keys = {f.name for f in dataclasses.fields(EvalProtocol)}
-    allowed = {"total_steps", "seeds_per_task", "checkpoint_every", "ppo"} | eval_keys
+    allowed = {"total_steps", "seeds_per_task", "checkpoint_every", "ppo", "merge_states", "pairs_per_round"} | eval_keys
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}")
@@ -145,7 +174,11 @@ def _preset(name: str, values: dict, suite_ppo: PPOConfig, suite_eval: EvalProto
                   seeds_per_task=_int(values.get("seeds_per_task", 5), f"{where}.seeds_per_task", 1),
                   checkpoint_every=_int(values.get("checkpoint_every", max(total // 20, ppo.rollout_size)),
                                         f"{where}.checkpoint_every", 1),
-                  ppo=ppo, evaluation=_evaluation({k: v for k, v in values.items() if k in eval_keys}, where, suite_eval))
+                  ppo=ppo, evaluation=_evaluation({k: v for k, v in values.items() if k in eval_keys}, where, suite_eval),
+                  merge_states=_int(values["merge_states"], f"{where}.merge_states", 1) if "merge_states" in values
+                  else None,
+                  pairs_per_round=_int(values["pairs_per_round"], f"{where}.pairs_per_round", 1)
+                  if "pairs_per_round" in values else None)
 
 
 def suite_path(name_or_path: str | Path) -> Path:
@@ -185,8 +218,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 raise ConfigError(f"{_where(path, group, key)}: task key {key!r} is already used")
             tasks[key] = _task(value, _where(path, group, key), key)
         groups[group] = tuple(entries)
-    if len(groups["sub_tasks"]) < 2:
-        raise ConfigError(f"{_where(path, 'sub_tasks')} needs at least two sub-tasks, got {list(groups['sub_tasks'])}")
+    if len(groups["sub_tasks"]) != 2:
+        raise ConfigError(f"{_where(path, 'sub_tasks')} needs exactly two sub-tasks (the merged pair), "
+                          f"got {list(groups['sub_tasks'])}")
     for key, task in tasks.items():
         if task.game != tasks[SUPER].game:
             raise ConfigError(f"{path}: task {key!r} is a {task.game} task, the super-task is {tasks[SUPER].game}")
@@ -217,6 +251,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
     presets = {name: _preset(name, _mapping(values, _where(path, "presets", name)), ppo, evaluation,
                              _where(path, "presets", name))
                for name, values in presets_in.items()}
+    seed_names = {key: [seed_name(i, l) for i, l in seeds[key]] for key in groups["sub_tasks"]}
+    merge = parse_merge_plan(data.get("merge"), _where(path, "merge"), seed_names)
+    reference = _mapping(data.get("reference") or {}, _where(path, "reference"))
     return Suite(name=data["name"], path=path, tasks=tasks, sub_tasks=groups["sub_tasks"],
                  analysis_tasks=groups["analysis_tasks"], seeds=seeds, ppo=ppo, evaluation=evaluation,
-                 presets=presets, merge=data.get("merge") or {})
+                 presets=presets, merge=merge, reference=reference)

@@ -20,7 +20,8 @@ def test_builtin_suites_follow_the_thesis_protocol(name):
     first, second = suite.sub_tasks
     assert [j.seed_name for j in grid if j.task_key == first] == ["00", "11", "22", "33", "44"]
     assert [j.seed_name for j in grid if j.task_key == second] == ["01", "12", "23", "34", "40"]
-    assert len(suite.grid("smoke")) == 3
+    assert len(suite.grid("smoke")) == 6
+    assert {r for r, _, _ in suite.merge_pairs("smoke")} == {"same_init", "diff_init"}
 
 
 def write_suite(tmp_path, mutate):

@@ -1,5 +1,6 @@
-"""`crl-merge run` end to end: the smoke preset trains and evaluates the whole grid; a run
-killed with SIGKILL resumes without redoing finished work or leaving a corrupt artifact."""
+"""`crl-merge run` end to end: the smoke preset of each suite trains, evaluates, merges and
+writes a leaderboard with every row and column; a run killed with SIGKILL resumes without
+redoing finished work or leaving a corrupt artifact."""
 
 import json
 import os
@@ -9,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import yaml
 
 from crl_merge.checkpoint import load_checkpoint
 from crl_merge.cli import main
+from crl_merge.experiments import merge_jobs
 from crl_merge.registry import load_suite
+from crl_merge.report import MAIN_COLUMNS
 
 
 def finished_artifacts_are_intact(store: Path) -> int:
@@ -34,31 +39,48 @@ def finished_artifacts_are_intact(store: Path) -> int:
     return count
 
 
-def test_smoke_preset_trains_and_evaluates_the_grid(tmp_path, capsys):
+@pytest.mark.parametrize("suite_name", ["starpilot", "fruitbot"])
+def test_smoke_preset_end_to_end(tmp_path, suite_name):
+    args = ["run", suite_name, "--preset", "smoke", "--device", "cpu", "--store", str(tmp_path / "runs"),
+            "--results", str(tmp_path / "results")]
     started = time.perf_counter()
-    assert main(["run", "starpilot", "--preset", "smoke", "--device", "cpu", "--store", str(tmp_path)]) == 0
-    suite = load_suite("starpilot")
+    assert main(args) == 0
+    first = time.perf_counter() - started
+    suite = load_suite(suite_name)
     for job in suite.grid("smoke"):
-        run = tmp_path / "starpilot" / "smoke" / "train" / job.task_key / job.seed_name
+        run = tmp_path / "runs" / suite_name / "smoke" / "train" / job.task_key / job.seed_name
         assert (run / "actor.safetensors").is_file() and (run / "curve.csv").is_file()
         for task in suite.tasks:
             record = json.loads((run / f"eval-{task}.json").read_text())
-            expected = 16  # the smoke preset's episodes and cross_episodes
-            assert record["episodes"] == len(record["returns"]) == expected
-    random = tmp_path / "starpilot" / "smoke" / "baselines" / "random"
-    assert json.loads((random / "eval-super.json").read_text())["protocol"]["task"] == "starpilot/super"
-    assert finished_artifacts_are_intact(tmp_path) == 3 * (3 + 3) + 3
-    first = time.perf_counter() - started
+            assert record["episodes"] == len(record["returns"]) == 8  # smoke: episodes = cross_episodes = 8
 
-    capsys.readouterr()
+    out = tmp_path / "results" / suite_name / "smoke"
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(board.columns) == MAIN_COLUMNS
+    merges = {f"{r}/{m.row_id}" for r, m, _, _ in merge_jobs(suite, "smoke")}
+    assert {"same_init/average-a0.5", "diff_init/rebasin-a0.25-ba", "same_init/ties-d0.2-s1",
+            "diff_init/fisher", "same_init/ensemble"} <= merges
+    assert set(board.row) == {"upper_bound", "random", *(f"on_super/{t}" for t in suite.sub_tasks), *merges}
+    assert board.loc[board.row == "upper_bound", "score"].item() == 100
+    assert board.loc[board.row == "random", "score"].item() == 0
+    with_thesis = board.dropna(subset=["thesis"]).row
+    assert {"upper_bound", "random", "same_init/average-a0.5", "diff_init/rebasin-a0.75-ba"} <= set(with_thesis)
+    report = (out / "leaderboard.md").read_text()
+    for heading in ("## On the super-task", "## Each model on its own task", "## Cross-evaluation"):
+        assert heading in report
+    assert ("## Analysis tasks" in report) == bool(suite.analysis_tasks)
+    for figure in ("alpha.png", "curves.png", "cross_eval.png"):
+        assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
+
     started = time.perf_counter()
-    assert main(["run", "starpilot", "--preset", "smoke", "--device", "cpu", "--store", str(tmp_path)]) == 0
-    again = time.perf_counter() - started
-    assert again < first / 3  # nothing retrained or re-evaluated
+    assert main(args) == 0  # finished: no training, no evaluation, the same leaderboard
+    assert time.perf_counter() - started < first / 3
+    assert pd.read_csv(out / "leaderboard.csv").equals(board)
 
 
 def test_sigkill_mid_training_then_resume(tmp_path):
     suite = yaml.safe_load(open("benchmarks/starpilot.yaml"))
+    del suite["merge"], suite["reference"]  # training and its resume are what this test is about
     suite["presets"]["quick"] = {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256,
                                  "episodes": 8, "cross_episodes": 8, "num_envs": 4,
                                  "ppo": {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1}}
@@ -66,13 +88,17 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     suite_file.write_text(yaml.safe_dump(suite))
     store = tmp_path / "store"
     command = [sys.executable, "-m", "crl_merge.cli", "run", str(suite_file), "--preset", "quick", "--device", "cpu",
-               "--store", str(store)]
+               "--store", str(store), "--results", str(tmp_path / "results")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     second_run = store / "starpilot" / "quick" / "train" / "dodge" / "00"
     deadline = time.time() + 240
-    while not (second_run / "resume.json").exists():  # the first run finished, the second is mid-way
+    def checkpointed(run):  # a resume checkpoint recorded in the manifest (not just being written)
+        manifest = run / "manifest.json"
+        return manifest.exists() and "resume" in json.loads(manifest.read_text())["artifacts"]
+
+    while not checkpointed(second_run):  # the first run finished, the second is mid-way
         assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)

@@ -1,4 +1,5 @@
-"""``crl-merge train``, ``eval`` and ``run``: one training run, one evaluation, a whole suite."""
+"""``crl-merge train``, ``eval``, ``run`` and ``report``: one training run, one evaluation, a
+whole suite (train, evaluate, merge, report), and its leaderboard."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from crl_merge.progress import progress_bars
 
 DEFAULT_STORE = "runs"
+DEFAULT_RESULTS = "results"
 
 
 def _parse_ppo_overrides(pairs: list[str]) -> dict:
@@ -78,6 +80,18 @@ def _eval(args) -> int:
     return 0
 
 
+def _report(suite, args) -> None:
+    from pathlib import Path
+
+    from crl_merge.report import print_leaderboard, write_report
+    from crl_merge.store import RunStore
+
+    out = Path(args.results) / suite.name / args.preset
+    board = write_report(suite, args.preset, RunStore(args.store), out)
+    print_leaderboard(suite, args.preset, board)
+    print(f"leaderboard: {out / 'leaderboard.md'} and .csv, figures in {out}")
+
+
 def _run(args) -> int:
     from crl_merge.experiments import run_protocol
     from crl_merge.registry import load_suite
@@ -86,9 +100,16 @@ def _run(args) -> int:
     suite = load_suite(args.suite)
     suite.preset(args.preset)  # fail before any work on an unknown preset
     with progress_bars() as bars:
-        runs = run_protocol(suite, args.preset, RunStore(args.store), trainer=args.trainer, device=args.device,
-                            progress=bars, log=bars.console.print)
-    print(f"{len(runs)} runs under {RunStore(args.store).path(suite.name, args.preset)}")
+        run_protocol(suite, args.preset, RunStore(args.store), trainer=args.trainer, device=args.device,
+                     progress=bars, log=bars.console.print)
+    _report(suite, args)
+    return 0
+
+
+def _leaderboard(args) -> int:
+    from crl_merge.registry import load_suite
+
+    _report(load_suite(args.suite), args)
     return 0
 
 
@@ -125,9 +146,18 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("run", help="train and evaluate a whole suite; finished work is skipped, interrupted work resumed")
-    p.add_argument("suite", help="a suite name (starpilot, fruitbot) or a path to a suite .yaml")
-    p.add_argument("--preset", choices=PRESET_NAMES, default="quick")
+    def suite_args(p):
+        p.add_argument("suite", help="a suite name (starpilot, fruitbot) or a path to a suite .yaml")
+        p.add_argument("--preset", choices=PRESET_NAMES, default="quick")
+        p.add_argument("--results", default=DEFAULT_RESULTS, help="where leaderboards go: RESULTS/<suite>/<preset>/")
+        common(p)
+
+    p = sub.add_parser("run", help="a whole suite: train, evaluate, merge, report; finished work is skipped, "
+                                   "interrupted work resumed")
+    suite_args(p)
     p.add_argument("--trainer", choices=TRAINERS, default="fast")
-    common(p)
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("report", help="write and print the leaderboard of a suite run from the run store")
+    suite_args(p)
+    p.set_defaults(func=_leaderboard)

@@ -1,0 +1,264 @@
+"""The leaderboard of a suite run: every merge placed against the upper bound and the random
+agent on the super-task (the thesis's tables 4.6–4.12), with the sub-task models' own-task
+results (tables 4.2–4.5), the cross-evaluation, the analysis tasks, and figures.
+
+Everything is read back from the run store; nothing is trained or evaluated here.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crl_merge.checkpoint import code_version
+from crl_merge.experiments import merge_jobs
+from crl_merge.files import atomic_write_bytes, atomic_write_text
+from crl_merge.registry import SUPER, Suite
+from crl_merge.store import RunStore, StoreError
+from crl_merge.train.curve import read_curve
+
+MAIN_COLUMNS = ["row", "kind", "round", "method", "alpha", "direction", "beyond_thesis", "n", "episodes",
+                "mean_return", "std_return", "ci95", "score", "thesis"]
+
+
+class MissingResults(StoreError):
+    """The store lacks results the report needs: the suite has not been run (fully) yet."""
+
+
+@dataclass
+class Results:
+    """Evaluation records read from the store, one list per group of models."""
+
+    models: dict[str, dict[str, dict]]       # model name → eval task → record
+    model_task: dict[str, str]               # model name → the task it was trained on
+    random: dict[str, dict]                  # eval task → record
+    merges: dict[tuple[str, str], list[dict[str, dict]]]  # (round, method row id) → per merge: eval task → record
+    methods: dict[str, object]               # method row id → MergeMethod
+    curves: dict[str, list[dict]]            # model name → learning-curve rows
+
+
+def _evals(store: RunStore, parts: tuple[str, ...], tasks) -> dict[str, dict]:
+    run = store.existing(*parts)
+    missing = [t for t in tasks if run is None or not run.has(f"eval-{t}")]
+    if missing:
+        raise MissingResults(f"{store.path(*parts)}: no evaluation on {missing} yet; run `crl-merge run` first")
+    return {t: run.load_json(f"eval-{t}") for t in tasks}
+
+
+def collect(suite: Suite, preset: str, store: RunStore) -> Results:
+    tasks = list(suite.tasks)
+    models, model_task, curves = {}, {}, {}
+    for job in suite.grid(preset):
+        parts = (suite.name, preset, "train", job.task_key, job.seed_name)
+        models[job.model_name] = _evals(store, parts, tasks)
+        model_task[job.model_name] = job.task_key
+        curves[job.model_name] = read_curve(store.path(*parts) / "curve.csv")
+    random = _evals(store, (suite.name, preset, "baselines", "random"), tasks)
+    merges, methods = {}, {}
+    for round_name, method, a, b in merge_jobs(suite, preset):
+        parts = (suite.name, preset, "merges", round_name, method.row_id, f"{a.seed_name}+{b.seed_name}")
+        merges.setdefault((round_name, method.row_id), []).append(_evals(store, parts, [SUPER, *suite.analysis_tasks]))
+        methods[method.row_id] = method
+    return Results(models, model_task, random, merges, methods, curves)
+
+
+def pooled(records: list[dict]) -> dict:
+    """Mean and std over all episodes of the records; the 95% CI is a t-interval over the
+    records' means (models or merges are the replicates), or over episodes for one record."""
+    returns = np.concatenate([r["returns"] for r in records])
+    lengths = np.concatenate([r["lengths"] for r in records])
+    means = np.array([r["mean_return"] for r in records])
+    if len(records) > 1:
+        ci = float(stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means)))
+    else:
+        ci = records[0]["ci95_return"]
+    return {"n": len(records), "episodes": len(returns), "mean_return": float(returns.mean()),
+            "std_return": float(returns.std()), "ci95": ci, "mean_length": float(lengths.mean())}
+
+
+def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
+    """The main table: everything on the super-task, best first."""
+    ref = suite.reference
+    rows = [{"row": "upper_bound", "kind": "upper bound (super-task models)",
+             **pooled([e[SUPER] for m, e in results.models.items() if results.model_task[m] == SUPER])}]
+    for task in suite.sub_tasks:
+        rows.append({"row": f"on_super/{task}", "kind": f"{task} models on the super-task",
+                     **pooled([e[SUPER] for m, e in results.models.items() if results.model_task[m] == task])})
+    for (round_name, row_id), merges in results.merges.items():
+        method = results.methods[row_id]
+        rows.append({"row": f"{round_name}/{row_id}", "kind": "ensemble (not a merge)" if method.method == "ensemble"
+                     else "merge", "round": round_name, "method": method.method, "alpha": method.alpha,
+                     "direction": method.direction if row_id.endswith(("-ab", "-ba")) else None,
+                     "beyond_thesis": method.beyond_thesis, **pooled([m[SUPER] for m in merges])})
+    rows.append({"row": "random", "kind": "random agent", **pooled([results.random[SUPER]])})
+    table = pd.DataFrame(rows)
+    ub = table.loc[table.row == "upper_bound", "mean_return"].item()
+    rnd = table.loc[table.row == "random", "mean_return"].item()
+    table["score"] = 100 * (table.mean_return - rnd) / (ub - rnd) if ub != rnd else float("nan")
+    table["thesis"] = [ref.get(r) for r in table.row]
+    return table.reindex(columns=MAIN_COLUMNS).sort_values("mean_return", ascending=False, ignore_index=True)
+
+
+def own_task_table(suite: Suite, results: Results) -> pd.DataFrame:
+    """Tables 4.2–4.5: each sub-task model on its own task, and the overall pool."""
+    rows = []
+    for task in (SUPER, *suite.sub_tasks):
+        names = [m for m in results.models if results.model_task[m] == task]
+        for name in names:
+            rows.append({"task": task, "model": name, **pooled([results.models[name][task]])})
+        rows.append({"task": task, "model": "overall", **pooled([results.models[m][task] for m in names]),
+                     "thesis": suite.reference.get(f"own/{task}")})
+    return pd.DataFrame(rows)
+
+
+def cross_table(suite: Suite, results: Results) -> pd.DataFrame:
+    """Mean return and episode length of each group of models on every task of the suite."""
+    rows = []
+    for trained_on in (SUPER, *suite.sub_tasks, "random"):
+        for task in suite.tasks:
+            records = ([results.random[task]] if trained_on == "random" else
+                       [e[task] for m, e in results.models.items() if results.model_task[m] == trained_on])
+            p = pooled(records)
+            rows.append({"trained_on": trained_on, "task": task, "mean_return": p["mean_return"],
+                         "mean_length": p["mean_length"], "episodes": p["episodes"],
+                         "thesis_return": suite.reference.get(f"cross/{trained_on}->{task}"),
+                         "thesis_length": suite.reference.get(f"length/cross/{trained_on}->{task}")})
+    return pd.DataFrame(rows)
+
+
+def analysis_table(suite: Suite, results: Results) -> pd.DataFrame:
+    """Episode lengths on the analysis tasks (e.g. ``fruitbot/empty``: can a merge still pass walls?)."""
+    rows = []
+    for task in suite.analysis_tasks:
+        groups = {"upper_bound": [e[task] for m, e in results.models.items() if results.model_task[m] == SUPER]}
+        groups |= {f"{t} models": [e[task] for m, e in results.models.items() if results.model_task[m] == t]
+                   for t in suite.sub_tasks}
+        groups |= {f"{r}/{row_id}": [m[task] for m in merges] for (r, row_id), merges in results.merges.items()}
+        groups["random"] = [results.random[task]]
+        for name, records in groups.items():
+            p = pooled(records)
+            rows.append({"task": task, "row": name, "n": p["n"], "mean_length": p["mean_length"],
+                         "mean_return": p["mean_return"], "thesis_length": suite.reference.get(f"length/{task}/{name}")})
+    return pd.DataFrame(rows)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataFrame, out: Path) -> list[str]:
+    """Return along α per round (aligned and unaligned; when there are merges), learning
+    curves, cross-evaluation heatmap. Returns the file names written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    first, second = suite.sub_tasks
+    rounds = sorted({r for r, _ in results.merges})
+    if rounds:
+        fig, axes = plt.subplots(1, len(rounds), figsize=(5 * len(rounds), 3.6), squeeze=False)
+        end_a = board.loc[board.row == f"on_super/{first}", "mean_return"].item()
+        end_b = board.loc[board.row == f"on_super/{second}", "mean_return"].item()
+        for ax, round_name in zip(axes[0], rounds):
+            for method, label in (("average", "unaligned (weight averaging)"), ("rebasin", "aligned (Re-Basin, ab)")):
+                picked = board[(board["round"] == round_name) & (board.method == method)
+                               & (board.direction.isin(["ab"]) | board.direction.isna())]
+                points = sorted([(0.0, end_b), (1.0, end_a), *zip(picked.alpha, picked.mean_return)])
+                ax.plot(*zip(*points), marker="o", label=label)
+            for row, style in (("upper_bound", "--"), ("random", ":")):
+                ax.axhline(board.loc[board.row == row, "mean_return"].item(), color="grey", linestyle=style, label=row)
+            ax.set(title=f"{suite.name}: {round_name}", xlabel=f"α (1 = {first} model, 0 = {second} model)",
+                   ylabel="mean return on the super-task")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "alpha.png", dpi=110)
+        written.append("alpha.png")
+
+    tasks = [SUPER, *suite.sub_tasks]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for name, curve in results.curves.items():
+            if results.model_task[name] == task:
+                ax.plot([r["step"] for r in curve], [r["rolling_return"] for r in curve], label=name)
+        ax.set(title=suite.tasks[task].name, xlabel="environment steps", ylabel="mean return, last 100 episodes")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+    written.append("curves.png")
+
+    matrix = cross.pivot(index="trained_on", columns="task", values="mean_return")
+    matrix = matrix.reindex(index=[SUPER, *suite.sub_tasks, "random"], columns=list(suite.tasks))
+    fig, ax = plt.subplots(figsize=(1.4 * len(matrix.columns) + 2, 1.0 * len(matrix) + 1))
+    ax.imshow(matrix.values, cmap="viridis")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns)
+    ax.set_yticks(range(len(matrix.index)), [f"{i} models" if i != "random" else i for i in matrix.index])
+    for (i, j), value in np.ndenumerate(matrix.values):
+        ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="white" if value < np.nanmean(matrix.values) else "black")
+    ax.set(xlabel="evaluated on", title=f"{suite.name}: cross-evaluation (mean return)")
+    fig.tight_layout()
+    fig.savefig(out / "cross_eval.png", dpi=110)
+    written.append("cross_eval.png")
+    plt.close("all")
+    return written
+
+
+def write_report(suite: Suite, preset: str, store: RunStore, out: Path, command: str | None = None) -> pd.DataFrame:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and the figures into ``out``; returns the main table."""
+    results = collect(suite, preset, store)
+    board = leaderboard(suite, results)
+    own, cross, analysis = own_task_table(suite, results), cross_table(suite, results), analysis_table(suite, results)
+    out.mkdir(parents=True, exist_ok=True)
+    images = figures(suite, results, board, cross, out)
+    p = suite.preset(preset)
+    command = command or " ".join(shlex.quote(a) for a in ["crl-merge", *sys.argv[1:]])
+    sections = [
+        f"# {suite.name} leaderboard, preset `{preset}`",
+        f"Made by `{command}` with crl-merge {code_version()} from the run store `{store.root}`. Scale: "
+        f"{p.total_steps:,} environment steps per model, {p.seeds_per_task} seed pair(s) per task, "
+        f"{p.evaluation.episodes} evaluation episodes per model on its own task ({p.evaluation.cross_episodes} on "
+        f"other tasks), evaluation level seed {p.evaluation.level_seed}, {p.evaluation.actions} actions. "
+        f"`thesis` is the thesis's figure for the row (25M steps, 5 seeds, 5000 episodes).",
+        "## On the super-task", "score = 100·(R − R_random)/(R_UB − R_random); n = models or merges pooled; "
+        "95% CI over their means (over episodes when n = 1).", markdown(board),
+        "## Each model on its own task (thesis tables 4.2–4.5)", markdown(own),
+        "## Cross-evaluation: return and episode length on every task", markdown(cross)]
+    if len(analysis):
+        sections += ["## Analysis tasks: episode lengths", markdown(analysis)]
+    sections += ["## Figures", *(f"![{name}]({name})" for name in images)]
+    atomic_write_text(out / "leaderboard.md", "\n\n".join(sections) + "\n")
+    atomic_write_bytes(out / "leaderboard.csv", board.to_csv(index=False).encode())
+    return board
+
+
+def print_leaderboard(suite: Suite, preset: str, board: pd.DataFrame) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{suite.name} [{preset}]: on the super-task")
+    columns = ["row", "n", "mean_return", "std_return", "ci95", "score", "thesis"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "row" else "right", no_wrap=col == "row")
+    for row in board.itertuples(index=False):
+        table.add_row(*(_cell(getattr(row, c)) for c in columns))
+    Console().print(table)
