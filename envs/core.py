@@ -104,19 +104,27 @@ class VecGame:
         self._ones_cache = torch.ones(0, dtype=torch.int64, device=self.device)
 
     @contextmanager
-    def _threads(self):
-        if self.threads is None:
-            yield
-            return
+    def _engine(self):
+        """The setting the engine's work runs in: its thread count, and inference mode (no
+        autograd or view bookkeeping: a large share of an operation's cost at these sizes).
+        The engine's own tensors (state, next levels, counters) are inference tensors; what
+        it returns is made outside (``_out``) and behaves like any other tensor."""
         before = torch.get_num_threads()
-        if before == self.threads:
-            yield
-            return
-        torch.set_num_threads(self.threads)
+        switch = self.threads is not None and before != self.threads
+        if switch:
+            torch.set_num_threads(self.threads)
         try:
-            yield
+            with torch.inference_mode():
+                yield
         finally:
-            torch.set_num_threads(before)
+            if switch:
+                torch.set_num_threads(before)
+
+    @staticmethod
+    def _out(*tensors):
+        """Copies of inference tensors that callers may modify in place or use with autograd."""
+        with torch.inference_mode(False):
+            return [t.clone() for t in tensors]
 
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
@@ -125,7 +133,7 @@ class VecGame:
     # -- API -----------------------------------------------------------------------------
     def reset(self) -> torch.Tensor:
         """Start every environment on its first level; returns the observations."""
-        with self._threads():
+        with self._engine():
             self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
             self.level_seed = self._level_seeds(self.env_index, self.episode)
             self.state = self.game.generate(self.level_seed)
@@ -154,23 +162,27 @@ class VecGame:
         """
         if self.state is None:
             raise RuntimeError("call reset() before step()")
-        with self._threads():
+        with self._engine():
             action = self.check_action(action, validate)
             state, reward, done, complete = self.game.step(self.state, action, inplace=True)
             done = done | (state["t"] >= self.timeout)
             self.episode_return += reward
-            info = {"prev_level_seed": self.level_seed, "prev_level_complete": complete,
-                    "episode_return": torch.where(done, self.episode_return, 0.0),
-                    "episode_length": torch.where(done, state["t"], 0)}
+            ended_return = torch.where(done, self.episode_return, 0.0)
+            ended_length = torch.where(done, state["t"], 0)
             self.episode_return.masked_fill_(done, 0.0)
+            prev_seed = self.level_seed
             self.steps += 1
             if self.sync_free:
                 state = self._reset_static(state, done)
             else:
                 self._reset_compact(state, done)
             self.state = state
-            info["level_seed"] = self.level_seed
-            return self.render(), reward, done, info
+            obs = self.render()
+        reward, done, complete, ended_return, ended_length, prev_seed, seed = self._out(
+            reward, done, complete, ended_return, ended_length, prev_seed, self.level_seed)
+        info = {"prev_level_seed": prev_seed, "prev_level_complete": complete, "episode_return": ended_return,
+                "episode_length": ended_length, "level_seed": seed}
+        return obs, reward, done, info
 
     def _refresh(self, envs: torch.Tensor) -> None:
         """Generate the next level of ``envs`` (one batched ``generate``) in place."""
@@ -225,7 +237,7 @@ class VecGame:
 
     def render(self) -> torch.Tensor:
         """``[num_envs, 64, 64, 3]`` uint8 frames of the current state."""
-        with self._threads():
+        with self._engine():
             cx, cy, scale = self.game.camera(self.state)
             return self.renderer.render(cx, cy, scale, self.game.sprites(self.state))
 

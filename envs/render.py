@@ -196,7 +196,8 @@ class Renderer:
         uint8 view into the key canvas."""
         assert sys.byteorder == "little", "the canvas is decoded as little-endian bytes"
         num_envs = batches[0].visible.shape[0] if batches else cx.shape[0]
-        canvas = torch.zeros((num_envs + 1) * CANVAS * CANVAS, dtype=torch.int64, device=self.device)
+        with torch.inference_mode(False):  # the frames are handed out: a normal tensor even in inference mode
+            canvas = torch.zeros((num_envs + 1) * CANVAS * CANVAS, dtype=torch.int64, device=self.device)
         if batches:
             general = any(sb.free_rotation for sb in batches)
             tiled = any(sb.tiles_u is not None or sb.tiles_v is not None for sb in batches)

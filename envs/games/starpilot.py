@@ -171,7 +171,7 @@ class Starpilot:
         self.eb_column = torch.arange(EB0, EB0 + SH_N, **f32)
         self.expl_tex = torch.full((HOST_N,), float(self.tex_spark), **f32)
         self.expl_tex[:SH_N + 1] = self.tex_death
-        self.steps4 = torch.arange(1, 5, **f32)
+        self.quarter_steps = 0.25 * torch.arange(1, 5, **f32)  # exact: 0.25, 0.5, 0.75, 1
         self.release_k = torch.arange(3, device=device)
         self.ship_key = torch.arange(1, SH_N + 2, **f32)  # slot + 1
         # the 98% box test against the border (§1.4), in coordinates centred on the world
@@ -277,6 +277,7 @@ class Starpilot:
             state = dict(state, t=state["t"].clone(), tab=state["tab"].clone(), ptr=state["ptr"].clone())
         # Masks are float 0/1 tensors written by comparisons with a float ``out``: on the CPU
         # that is several times cheaper than boolean tensors, ``where`` or mixed-dtype products.
+        # New entities are assembled in scratch buffers and scattered into their columns.
         c = self.config
         v = self._views(state["tab"])
         t = state["t"].add_(1)
@@ -287,7 +288,7 @@ class Starpilot:
         # agent velocity (§1.3), then four border-clamped sub-steps (§1.4): the sub-steps that
         # are not blocked form a prefix; a blocked one snaps the agent to the wall
         vel = torch.add(act[:, :2], v.agent_v, alpha=0.5).mul_(0.9)
-        sub = torch.addcmul((v.agent_xy - HALF)[..., None], (0.25 * vel)[..., None], self.steps4)
+        sub = torch.addcmul((v.agent_xy - HALF)[..., None], vel[..., None], self.quarter_steps)
         free = sub.abs() < self.block  # [b, 2, 4]
         last = sub[..., 3]
         centred = torch.where(free[..., 3], last, last.clamp(AGENT_R - HALF, HALF - AGENT_R))
@@ -295,7 +296,7 @@ class Starpilot:
         # every other entity moves in a straight line
         v.xy.add_(v.vxy)
         agent = torch.add(centred, HALF, out=v.agent_xy)
-        torch.mul(vel, free.sum(2) * 0.25, out=v.agent_v)
+        torch.mul(vel, free.sum(2), out=v.agent_v).mul_(0.25)
         ax, ay = v.agent_x, v.agent_y
 
         # collision pass (§1.7). The agent dies on touching a ship (a dying one too) or an
@@ -303,7 +304,11 @@ class Starpilot:
         near = (v.x_lethal - ax).abs_()
         torch.maximum(near, (v.y_lethal - ay).abs_(), out=near)  # Chebyshev distance
         died = near.sub_(self.lethal).mul_(v.alive_lethal).amin(1) < 0
-        complete = (v.x_rocket - agent[:, 0]).abs_() < v.reach_rocket * v.alive_rocket
+        rocket = not self.sync_ok or bool((t >= ROCKET_TIME).any())  # the rocket enters at step 500
+        if rocket:
+            complete = (v.x_rocket - agent[:, 0]).abs_() < v.reach_rocket * v.alive_rocket
+        else:
+            complete = torch.zeros(b, dtype=torch.bool, device=self.device)
 
         # each player bullet hits the newest overlapping ship that is not dying; key: the
         # ship's spawn rank (exact small integers in float32) · 128 + its slot + 1
@@ -318,8 +323,11 @@ class Starpilot:
             target = torch.remainder(best - 1.0, 128.0).clamp_(max=SH_N).long()  # no hit: the dummy
             hits = torch.zeros(b, SH_N + 1, device=self.device).scatter_add_(1, target, hit)
             # the spent bullet becomes a hit spark at its centre, moving with the ship it hit
-            spark = torch.cat([v.xy_pb, v.v_sh.gather(2, target[:, None, :].expand(b, 2, PB_N)), v.alive_pb[:, None],
-                               tfc.expand(b, PB_N)[:, None], (tfc + (SUB_BASE + 1) - v.born_pb)[:, None]], 1)
+            spark = v.spark_new
+            spark[:, X:Y + 1].copy_(v.xy_pb)
+            torch.gather(v.v_sh, 2, target[:, None, :].expand(b, 2, PB_N), out=spark[:, VX:VY + 1])
+            spark[:, BORN].copy_(tfc)
+            torch.sub(tfc + (SUB_BASE + 1), v.born_pb, out=spark[:, SUB])
             torch.lerp(v.spark_rows, spark, hit[:, None, :], out=v.spark_rows)
             v.ok_pb.sub_(hit)
 
@@ -330,14 +338,17 @@ class Starpilot:
 
         # enemy phase, newest ship first: fire once, fire_delay steps after spawning; then die
         ship_alive = v.alive_sh
-        enemy_sub = torch.add(tfc * 8 + (SUB_ENEMY + 6), v.rank_sh, alpha=-2)  # SUB_ENEMY + 2·(4t + 3 − RANK)
+        sub_t = tfc * 8 + (SUB_ENEMY + 6)  # SUB_ENEMY + 2·(4t + 3 − RANK) = sub_t − 2·RANK
         if c.enemies_fire:
-            fire = torch.eq(v.fire_ships, tfc, out=v.fire).mul_(v.alive_ships)
-            d = agent[:, :, None] - v.xy_ships  # [b, 2, 64] towards the agent
-            vb = d * (ENEMY_BULLET_SPEED * torch.rsqrt((d * d).sum(1, keepdim=True).clamp_(min=1e-12)))
+            new = v.eb_new  # rows X..SIN of the bullet of every ship; ships that do not fire: nothing
+            fire = torch.eq(v.fire_ships, tfc, out=new[:, ALIVE]).mul_(v.alive_ships)
+            new[:, X:Y + 1].copy_(v.xy_ships)
+            d = torch.sub(agent[:, :, None], v.xy_ships, out=new[:, VX:VY + 1])  # towards the agent
+            d.mul_((d * d).sum(1, keepdim=True).clamp_(min=1e-12).rsqrt_().mul_(ENEMY_BULLET_SPEED))
+            new[:, BORN].copy_(tfc)
+            torch.add(sub_t, v.rank_ships, alpha=-2, out=new[:, SUB])
             # the bullet sprite turned to its direction: cos = −vy/|v|, sin = −vx/|v|
-            new = torch.cat([v.xy_ships, vb, fire[:, None], tfc.expand(b, SH_N)[:, None], enemy_sub[:, None, :SH_N],
-                             vb.flip(1).mul_(-1.0 / ENEMY_BULLET_SPEED)], 1)
+            torch.mul(d.flip(1), -1.0 / ENEMY_BULLET_SPEED, out=new[:, COS:SIN + 1])
             # into column 1 + 64·generation + slot; ships that do not fire write into the dummy
             column = torch.add(self.eb_column, v.gen_ships, alpha=EB_N // 2).sub_(DUMMY).mul_(fire).add_(DUMMY)
             v.to_sin.scatter_(2, column.long()[:, None, :].expand(b, SIN + 1, SH_N), new)
@@ -347,7 +358,8 @@ class Starpilot:
             kills = dead.sum(1)
             if not self.sync_ok or bool(kills.any()):
                 ship_alive += dead  # 1 → 2: dying
-                death = torch.cat([v.death_src, tfc.expand(b, SH_N + 1)[:, None], (enemy_sub + 1)[:, None]], 1)
+                death = torch.cat([v.death_src, tfc.expand(b, SH_N + 1)[:, None],
+                                   torch.add(sub_t + 1, v.rank_sh, alpha=-2)[:, None]], 1)
                 torch.lerp(v.death_rows, death, dead[:, None, :], out=v.death_rows)
 
         # release the ships scheduled for this step (≤ 3) into their ring columns
@@ -362,16 +374,21 @@ class Starpilot:
         # column 194 + t % 26 (no shot: into the dummy)
         if c.player_can_fire:
             direction = act[:, 2:]
-            shot = direction.abs()
-            new = torch.cat([torch.add(ax, direction, alpha=BULLET_R), ay, PLAYER_BULLET_SPEED * direction,
-                             v.k_shot[:, :1], shot, tfc, v.k_shot[:, 1:], -direction], 1)
+            new = v.pb_new  # rows X..SIN; VY, SUB and COS are constant
+            torch.add(ax, direction, alpha=BULLET_R, out=new[:, X:X + 1])
+            new[:, Y:Y + 1].copy_(ay)
+            torch.mul(direction, PLAYER_BULLET_SPEED, out=new[:, VX:VX + 1])
+            shot = torch.abs(direction, out=new[:, ALIVE:ALIVE + 1])
+            new[:, BORN:BORN + 1].copy_(tfc)
+            torch.neg(direction, out=new[:, SIN:SIN + 1])
             column = torch.remainder(t, PB_N).add_(PB0 - DUMMY).mul_(shot[:, 0].long()).add_(DUMMY)
             v.to_sin.scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
         v.alive_dummy.fill_(0.0)
 
         # the finish rocket enters at step 500 with its left edge on the right border
-        launch = (t == ROCKET_TIME)[:, None]
-        torch.where(launch, torch.cat([v.launch_x, v.k_rocket], 1), v.rocket_rows, out=v.rocket_rows)
+        if rocket:
+            launch = (t == ROCKET_TIME)[:, None]
+            torch.where(launch, torch.cat([v.launch_x, v.k_rocket], 1), v.rocket_rows, out=v.rocket_rows)
 
         # explosions: visible for 5 frames, one texture per frame; then everyone's draw order
         age = tfc - v.born_expl
@@ -380,7 +397,7 @@ class Starpilot:
         torch.add(v.sub, torch.sub(v.born, tfc).clamp_(-1024, 1), alpha=ORDER_STEP, out=v.order)
 
         reward = c.kill_reward * kills if any_hit else torch.zeros(b, device=self.device)
-        if c.finish_reward:
+        if c.finish_reward and rocket:
             reward = torch.add(reward, complete, alpha=c.finish_reward)
         if c.survival_bonus:
             reward = torch.add(reward, ~died, alpha=c.survival_bonus)
@@ -428,8 +445,12 @@ class _Views:
         # scratch: float masks
         self.ok = torch.empty(b, DX0 - 1, device=dev)  # over MOVING: alive and not dying
         self.ok_sh, self.ok_pb = self.ok[:, SH0 - 1:DUMMY], self.ok[:, PB0 - 1:]
-        self.fire, self.dead = torch.empty(b, SH_N, device=dev), torch.empty(b, SH_N + 1, device=dev)
-        self.k_shot = torch.tensor([0.0, SUB_PLAYER_BULLET, QUARTER_COS], device=dev).expand(b, 3)
+        self.dead = torch.empty(b, SH_N + 1, device=dev)
+        self.rank_ships = tab[:, RANK, ships]
+        self.eb_new = torch.empty(b, SIN + 1, SH_N, device=dev)
+        self.spark_new = torch.empty(b, SUB + 1, PB_N, device=dev)
+        self.spark_new[:, ALIVE] = 1.0  # (overwritten by the explosion update anyway)
+        self.pb_new = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, SUB_PLAYER_BULLET, QUARTER_COS, 0.0], device=dev).repeat(b, 1)
         self.k_rocket = torch.tensor([HALF, -ROCKET_SPEED, 0.0, 1.0], device=dev).expand(b, 4)
         # sprite batches over column ranges of the table; ``visible`` is refreshed per frame
         # agent, ships, bullets: boxes ≤ 4 px (a rotated bullet spans ≤ 4.6 px): 5-px patch;
