@@ -67,3 +67,9 @@ def test_unknown_suite_and_preset_list_the_valid_ones():
         load_suite("starpilott")
     with pytest.raises(ConfigError, match="presets: \\['paper', 'quick', 'smoke'\\]"):
         load_suite("starpilot").preset("fast")
+
+
+def test_the_readme_example_split_is_a_valid_suite():
+    suite = load_suite("benchmarks/examples/starpilot_hunt_evade.yaml")
+    assert suite.sub_tasks == ("hunt", "evade") and not suite.tasks["evade"].config.player_can_fire
+    assert {r for r, _, _ in suite.merge_pairs("smoke")} == {"same_init", "diff_init"}
