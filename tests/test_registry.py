@@ -45,7 +45,12 @@ def write_suite(tmp_path, mutate):
     (lambda d: d["sub_tasks"].update(dodge="starpilot/dodgy"), "unknown task 'starpilot/dodgy'"),
     (lambda d: d["sub_tasks"].update(calm={"base": "starpilot/super", "overrides": {"enemies_shoot": False}}),
      "unknown key(s) ['enemies_shoot']"),
-    (lambda d: d["sub_tasks"].update(fb="fruitbot/fruits"), "task 'fb' is a fruitbot task"),
+    (lambda d: d["sub_tasks"].update(dodge="fruitbot/fruits"), "task 'dodge' is a fruitbot task"),
+    (lambda d: d["sub_tasks"].update(third="starpilot/super"), "needs exactly two sub-tasks"),
+    (lambda d: d["merge"]["rounds"].update(odd=[["00", "02"]]), "merge.rounds.odd.0 = ['00', '02']"),
+    (lambda d: d["merge"]["methods"].append({"method": "slerp"}), "needs 'method', one of"),
+    (lambda d: d["merge"]["methods"].append({"method": "rebasin", "alpha": [1.5]}), "alpha must be a number in [0.0, 1.0]"),
+    (lambda d: d["merge"]["methods"].append({"method": "average", "alpha": [0.5]}), "listed twice: ['average-a0.5']"),
 ])
 def test_bad_suites_name_the_file_and_key(tmp_path, mutate, expected):
     path = write_suite(tmp_path, mutate)
