@@ -214,8 +214,9 @@ class Renderer:
             key, pixel = self._pixels(f, extent, order, cx, cy, scale, general, tiled, q)
             canvas.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amax")
         # A strided view (no copy): callers that need contiguous memory call .contiguous().
-        frames = canvas.view(torch.uint8).view(num_envs + 1, CANVAS, CANVAS, 8)
-        return frames[:num_envs, :FRAME, :FRAME, :3]
+        with torch.inference_mode(False):
+            frames = canvas.view(torch.uint8).view(num_envs + 1, CANVAS, CANVAS, 8)
+            return frames[:num_envs, :FRAME, :FRAME, :3]
 
     def _plan(self, sb: SpriteBatch, n: int, general: bool, tiled: bool, q: int) -> "_Plan":
         """How to gather ``sb``'s instances; kept while the game passes the same batch object

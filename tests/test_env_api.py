@@ -175,3 +175,17 @@ def test_steps_run_on_one_thread_and_restore_the_setting():
     env.reset()
     env.step(torch.full((4,), 4))
     assert env.threads == 1 and torch.get_num_threads() == before
+
+
+def test_what_a_step_returns_is_an_ordinary_tensor():
+    """The engine works in inference mode; its outputs must not carry that restriction."""
+    env = envs.make("starpilot/original", num_envs=4)
+    first = env.reset()
+    obs, reward, done, info = env.step(torch.full((4,), 4))
+    for t in (first, obs, reward, done, *info.values()):
+        assert not t.is_inference()
+    reward.mul_(2.0)  # in place
+    info["level_seed"].add_(1)
+    w = torch.ones(3, requires_grad=True)
+    (obs.float().mean((0, 1, 2)) * w).sum().backward()  # as a network input
+    assert w.grad is not None

@@ -85,9 +85,17 @@ def test_agent_clamps_at_borders_and_loses_blocked_velocity():
     assert st["tab"][0, sp.Y, sp.A].item() == pytest.approx(15.6, abs=1e-6)
 
 
+def dense(game: Starpilot) -> Starpilot:
+    """The same game taking the sync-free code paths (what other devices run) on the CPU."""
+    game.sync_ok = False
+    return game
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
 @pytest.mark.parametrize("task", ["starpilot/original", "starpilot/shoot"])
-def test_ships_fire_exactly_once_and_only_when_enemies_fire(task):
+def test_ships_fire_exactly_once_and_only_when_enemies_fire(task, sync_free):
     game = Starpilot(config(task), CPU)
+    game = dense(game) if sync_free else game
     st = blank(game, agent=(2.0, 8.0))
     add_ship(st, 0, 12.0, 11.0, fire_at=5.0)
     counts = []
@@ -118,8 +126,10 @@ def test_generated_fire_steps_follow_the_config():
             assert (fire == -1).all()
 
 
-def test_bullets_kill_a_ship_in_two_hits_for_one_reward():
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_bullets_kill_a_ship_in_two_hits_for_one_reward(sync_free):
     game = Starpilot(StarpilotConfig(), CPU)
+    game = dense(game) if sync_free else game
     st = blank(game, agent=(2.0, 8.0))
     add_ship(st, 3, 8.0, 8.0)
     st, rewards, dones, _ = run(game, st, [FIRE_RIGHT] * 7)
@@ -144,8 +154,10 @@ def test_bullets_kill_a_ship_in_two_hits_for_one_reward():
     assert alive_cols(st, sp.PB) == 18
 
 
-def test_a_bullet_hits_only_the_newest_of_two_overlapping_ships():
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_a_bullet_hits_only_the_newest_of_two_overlapping_ships(sync_free):
     game = Starpilot(StarpilotConfig(), CPU)
+    game = dense(game) if sync_free else game
     st = blank(game, agent=(2.0, 8.0))
     add_ship(st, 0, 8.0, 8.0, spawn=0)
     add_ship(st, 5, 8.0, 8.2, spawn=0)

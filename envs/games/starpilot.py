@@ -314,11 +314,14 @@ class Starpilot:
         # ship's spawn rank (exact small integers in float32) · 128 + its slot + 1
         ok = torch.eq(v.alive_moving, 1.0, out=v.ok)  # alive and not dying
         key = torch.add(self.ship_key, v.rank_sh, alpha=128).mul_(v.ok_sh)
-        gap = (v.x_pb - v.x_sh).abs_()  # [b, 26, 65]
-        torch.maximum(gap, (v.y_pb - v.y_sh).abs_(), out=gap)
-        best = gap.lt_(BULLET_R + SHIP_R).mul_(key[:, None, :]).amax(2).mul_(v.alive_pb)  # > 0: hit
-        any_hit = not self.sync_ok or bool(best.any())
-        if any_hit:
+        if self.sync_ok:  # the CPU: only the live bullets, and only the hits
+            hits = self._hits_sparse(v, tfc, key)
+            any_hit = hits is not None
+        else:
+            gap = (v.x_pb - v.x_sh).abs_()  # [b, 26, 65]
+            torch.maximum(gap, (v.y_pb - v.y_sh).abs_(), out=gap)
+            best = gap.lt_(BULLET_R + SHIP_R).mul_(key[:, None, :]).amax(2).mul_(v.alive_pb)  # > 0: hit
+            any_hit = True
             hit = best.clamp(0.0, 1.0)
             target = torch.remainder(best - 1.0, 128.0).clamp_(max=SH_N).long()  # no hit: the dummy
             hits = torch.zeros(b, SH_N + 1, device=self.device).scatter_add_(1, target, hit)
@@ -339,7 +342,9 @@ class Starpilot:
         # enemy phase, newest ship first: fire once, fire_delay steps after spawning; then die
         ship_alive = v.alive_sh
         sub_t = tfc * 8 + (SUB_ENEMY + 6)  # SUB_ENEMY + 2·(4t + 3 − RANK) = sub_t − 2·RANK
-        if c.enemies_fire:
+        if c.enemies_fire and self.sync_ok:  # the CPU: only the ships that fire now (a few)
+            self._fire_sparse(v, agent, tfc, sub_t)
+        elif c.enemies_fire:
             new = v.eb_new  # rows X..SIN of the bullet of every ship; ships that do not fire: nothing
             fire = torch.eq(v.fire_ships, tfc, out=new[:, ALIVE]).mul_(v.alive_ships)
             new[:, X:Y + 1].copy_(v.xy_ships)
@@ -403,6 +408,55 @@ class Starpilot:
             reward = torch.add(reward, ~died, alpha=c.survival_bonus)
         return state, reward, died | complete, complete
 
+    def _hits_sparse(self, v: "_Views", tfc, key):
+        """The bullet-ship hits of ``step`` for the live player bullets only (≈ a third of
+        the slots), and the sparks and ``ok`` updates for the actual hits only; returns the
+        hits per ship column ``[N, 65]`` or ``None`` when there are none. Same arithmetic as
+        the dense form."""
+        live = v.alive_pb.nonzero()  # [K, 2]: environment, bullet slot
+        if not live.shape[0]:
+            return None
+        env, slot = live[:, 0], live[:, 1]
+        base = torch.add(slot, env, alpha=ROWS * COLS).add_(PB0)  # flat index of (env, row 0, column)
+        bxy = v.flat.index_select(0, (base + v.row_offsets[:2]).view(-1)).view(2, -1)
+        gap = (bxy[0, :, None] - v.x_sh2.index_select(0, env)).abs_()  # [K, 65]
+        torch.maximum(gap, (bxy[1, :, None] - v.y_sh2.index_select(0, env)).abs_(), out=gap)
+        best = gap.lt_(BULLET_R + SHIP_R).mul_(key.index_select(0, env)).amax(1)
+        h = best.nonzero().squeeze(1)
+        if not h.shape[0]:
+            return None
+        env, slot, base, bxy = env.index_select(0, h), slot.index_select(0, h), base.index_select(0, h), bxy.index_select(1, h)
+        target = torch.remainder(best.index_select(0, h) - 1.0, 128.0).long()  # the ship slot hit
+        hits = torch.zeros(v.tab.shape[0], SH_N + 1, device=self.device)
+        hits.index_put_((env, target), v.one.expand(env.shape[0]), accumulate=True)
+        # the spent bullet becomes a hit spark at its centre, moving with the ship it hit
+        ship = torch.add(target, env, alpha=ROWS * COLS).add_(SH0)
+        vxy = v.flat.index_select(0, (ship + v.row_offsets[2:4]).view(-1)).view(2, -1)
+        tf = tfc.view(-1).index_select(0, env)
+        born = v.flat.index_select(0, base + BORN * COLS)
+        rows = torch.stack([bxy[0], bxy[1], vxy[0], vxy[1], tf, tf, (tf + (SUB_BASE + 1)).sub_(born)], 1)  # X..SUB
+        v.flat.index_put_(((base + EXPLODE)[:, None] + v.spark_offsets,), rows)
+        v.ok_flat.index_put_((torch.add(slot, env, alpha=DX0 - 1).add_(PB0 - 1),), v.zero.expand(env.shape[0]))
+        return hits
+
+    def _fire_sparse(self, v: "_Views", agent, tfc, sub_t):
+        """The enemy fire of ``step`` for the ships that fire now only (same arithmetic)."""
+        fire = torch.eq(v.fire_ships, tfc, out=v.fire).mul_(v.alive_ships).nonzero()  # [K, 2]: env, ship slot
+        if not fire.shape[0]:
+            return
+        env, slot = fire[:, 0], fire[:, 1]
+        base = torch.add(slot, env, alpha=ROWS * COLS).add_(SH0)
+        ship = v.flat.index_select(0, (base + v.fire_rows).view(-1)).view(4, -1)
+        d = agent.index_select(0, env).t() - ship[:2]  # [2, K] towards the agent
+        d.mul_((d * d).sum(0, keepdim=True).clamp_(min=1e-12).rsqrt_().mul_(ENEMY_BULLET_SPEED))
+        tf = tfc.view(-1).index_select(0, env)
+        sub = torch.add(sub_t.view(-1).index_select(0, env), ship[3], alpha=-2)
+        rows = torch.stack([ship[0], ship[1], d[0], d[1], v.one.expand(env.shape[0]), tf, sub,
+                            d[1] * (-1.0 / ENEMY_BULLET_SPEED), d[0] * (-1.0 / ENEMY_BULLET_SPEED)], 1)  # X..SIN
+        # into column 1 + 64·generation + slot
+        column = torch.add(slot + EB0, ship[2].long(), alpha=EB_N // 2).add_(env * (ROWS * COLS))
+        v.flat.index_put_((column[:, None] + v.bullet_offsets,), rows)
+
     # ------------------------------------------------------------------ rendering (§2.7)
     def camera(self, state):
         return HALF, HALF, 4.0
@@ -446,6 +500,13 @@ class _Views:
         self.ok = torch.empty(b, DX0 - 1, device=dev)  # over MOVING: alive and not dying
         self.ok_sh, self.ok_pb = self.ok[:, SH0 - 1:DUMMY], self.ok[:, PB0 - 1:]
         self.dead = torch.empty(b, SH_N + 1, device=dev)
+        self.fire = torch.empty(b, SH_N, device=dev)
+        self.flat, self.ok_flat = tab.view(-1), self.ok.view(-1)
+        self.row_offsets = torch.arange(ROWS, device=dev)[:, None] * COLS  # [ROWS, 1]: row r at r·COLS
+        self.fire_rows = self.row_offsets[[X, Y, GEN, RANK]]
+        self.spark_offsets, self.bullet_offsets = self.row_offsets[:SUB + 1, 0], self.row_offsets[:SIN + 1, 0]
+        self.x_sh2, self.y_sh2 = tab[:, X, SH], tab[:, Y, SH]
+        self.one, self.zero = torch.ones((), device=dev), torch.zeros((), device=dev)
         self.rank_ships = tab[:, RANK, ships]
         self.eb_new = torch.empty(b, SIN + 1, SH_N, device=dev)
         self.spark_new = torch.empty(b, SUB + 1, PB_N, device=dev)
