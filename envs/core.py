@@ -8,12 +8,23 @@ environments in Python.
 
 Speed. At the batch sizes RL uses on a CPU (tens of environments) a step costs what its
 number of tensor operations costs, so the games and the renderer are written for few
-operations, and on the CPU they run on one intra-op thread (their tensors are far below
-the size where threads pay off, and waiting for a busy second core costs milliseconds).
-On other devices ``step`` never waits for the device: no ``.item()``, no ``nonzero``, no
-data-dependent shapes, with auto-reset done by ``where`` and next levels generated in
-fixed-size batches (see ``_reset_static``); pass ``validate=False`` to skip the one check
-that does synchronise, the range check of the actions.
+operations, and the engine's work runs
+* in ``torch.inference_mode`` (no autograd or view bookkeeping). ``env.state`` and the
+  other internal tensors are therefore inference tensors (modify them, if at all, inside
+  ``torch.inference_mode()``); the frames, rewards, dones and info a step returns are
+  ordinary tensors;
+* on one intra-op thread on the CPU (the tensors are far below the size where threads pay
+  off, and waiting for a busy second core costs milliseconds);
+* in place: ``game.step(state, action, inplace=True)`` updates the one state table, so the
+  games keep views of it and the renderer keeps its gather plans.
+On the CPU, reading data on the host is free, so steps skip work by looking at the data
+(only the finished environments are reset, only visible sprites drawn, only live bullets
+tested). Other devices take the sync-free forms instead (``sync_free=True``, which the
+tests run on the CPU against the default and which give the same results): ``step``
+never waits for the device: no ``.item()``, no ``nonzero``, no data-dependent shapes,
+auto-reset by ``where`` with next levels generated in fixed-size batches (see
+``_reset_static``). Pass ``validate=False`` to skip the one check that does synchronise,
+the range check of the actions.
 """
 
 from __future__ import annotations
@@ -145,7 +156,7 @@ class VecGame:
             # the step it happened (+inf: none) when sync-free
             self.stale: set[int] = set()
             self.stale_since = torch.full((self.num_envs,), math.inf, device=self.device)
-            return self.render()
+            return self._render()
 
     def step(self, action, validate: bool = True):
         """Advance every environment; finished ones start a new level at once.
@@ -177,7 +188,7 @@ class VecGame:
             else:
                 self._reset_compact(state, done)
             self.state = state
-            obs = self.render()
+            obs = self._render()
         reward, done, complete, ended_return, ended_length, prev_seed, seed = self._out(
             reward, done, complete, ended_return, ended_length, prev_seed, self.level_seed)
         info = {"prev_level_seed": prev_seed, "prev_level_complete": complete, "episode_return": ended_return,
@@ -238,8 +249,11 @@ class VecGame:
     def render(self) -> torch.Tensor:
         """``[num_envs, 64, 64, 3]`` uint8 frames of the current state."""
         with self._engine():
-            cx, cy, scale = self.game.camera(self.state)
-            return self.renderer.render(cx, cy, scale, self.game.sprites(self.state))
+            return self._render()
+
+    def _render(self) -> torch.Tensor:
+        cx, cy, scale = self.game.camera(self.state)
+        return self.renderer.render(cx, cy, scale, self.game.sprites(self.state))
 
     def check_action(self, action, validate: bool = True) -> torch.Tensor:
         """Actions as an int64 tensor on the device; anything outside 0..14 or misshaped is an

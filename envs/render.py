@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import math
 import sys
 import warnings
 from dataclasses import dataclass

@@ -9,6 +9,17 @@ import envs
 GAMES = ["starpilot/original", "fruitbot/original"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Batches this small are far below where intra-op threads pay off; on a busy machine
+    waiting for a second thread costs milliseconds per operation. (VecGame does this for its
+    own steps; the tests of envs/ that step games directly import this fixture.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def rollout(task, steps, seed=0, num_envs=8, **kw):
     env = envs.make(task, num_envs=num_envs, seed=seed, **kw)
     gen = torch.Generator().manual_seed(123)
@@ -170,11 +181,14 @@ def test_the_in_place_step_matches_the_pure_one(task):
 
 
 def test_steps_run_on_one_thread_and_restore_the_setting():
-    before = torch.get_num_threads()
+    torch.set_num_threads(2)
     env = envs.make("fruitbot/original", num_envs=4)
     env.reset()
+    seen = []
+    step = env.game.step
+    env.game.step = lambda *a, **k: (seen.append(torch.get_num_threads()), step(*a, **k))[1]
     env.step(torch.full((4,), 4))
-    assert env.threads == 1 and torch.get_num_threads() == before
+    assert env.threads == 1 and seen == [1] and torch.get_num_threads() == 2
 
 
 def test_what_a_step_returns_is_an_ordinary_tensor():
@@ -189,3 +203,28 @@ def test_what_a_step_returns_is_an_ordinary_tensor():
     w = torch.ones(3, requires_grad=True)
     (obs.float().mean((0, 1, 2)) * w).sum().backward()  # as a network input
     assert w.grad is not None
+
+
+@pytest.mark.parametrize("task", GAMES)
+def test_the_sync_free_step_never_waits_for_the_device(task):
+    """No operation in a sync-free step reads tensor data on the host (on a GPU each would
+    wait for the device): checked on the CPU by making those operations fail."""
+    env = envs.VecGame(envs.get_task(task, {"timeout": 5}), num_envs=4, seed=0, sync_free=True)
+    env.reset()
+    actions = torch.randint(0, 15, (30, 4), generator=torch.Generator().manual_seed(0))
+    env.step(actions[0], validate=False)  # first step: views and render plans are made
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host synchronisation in a sync-free step")
+
+    patched = {(torch.Tensor, name): getattr(torch.Tensor, name)
+               for name in ("__bool__", "item", "tolist", "nonzero", "__int__", "__float__", "masked_select", "unique")}
+    patched[(torch, "nonzero")] = torch.nonzero
+    try:
+        for owner, name in patched:
+            setattr(owner, name, forbidden)
+        for a in actions[1:]:  # timeouts every 5 steps: resets and level generation included
+            env.step(a, validate=False)
+    finally:
+        for (owner, name), f in patched.items():
+            setattr(owner, name, f)

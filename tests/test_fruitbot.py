@@ -5,8 +5,10 @@ import torch
 
 import envs
 from envs.games.fruitbot import AGENT_R, PARK, Fruitbot, fitted_half_extents, height_table
+from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
 
 CPU = torch.device("cpu")
+
 NB = 10  # barrier pieces come first in state["boxes"], then 10 presents, then fruits, then treats
 NOOP, LEFT, RIGHT, KEY = 4, 1, 7, 9
 

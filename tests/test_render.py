@@ -5,6 +5,8 @@ import math
 import torch
 
 from envs.render import Renderer, SpriteBatch, TextureSpec, monochrome_colour
+from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
+
 
 
 def batch(x, y, rx, ry, texture=0, order=0, patch=16, **kw):

@@ -9,8 +9,10 @@ import envs
 from envs.config import StarpilotConfig
 from envs.games import starpilot as sp
 from envs.games.starpilot import Starpilot
+from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
 
 CPU = torch.device("cpu")
+
 NOOP, RIGHT, RIGHT_UP, FIRE_RIGHT, FIRE_LEFT = 4, 7, 8, 9, 10
 
 

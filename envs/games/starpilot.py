@@ -485,8 +485,10 @@ class _Views:
         self.x_lethal, self.y_lethal, self.alive_lethal = tab[:, X, LETHAL], tab[:, Y, LETHAL], tab[:, ALIVE, LETHAL]
         self.x_rocket, self.alive_rocket, self.reach_rocket = tab[:, X, ROCKET], tab[:, ALIVE, ROCKET], tab[:, HP, ROCKET]
         self.alive_moving, self.x_moving, self.y_moving = tab[:, ALIVE, MOVING], tab[:, X, MOVING], tab[:, Y, MOVING]
-        self.rank_sh, self.alive_sh, self.hp_sh, self.v_sh = tab[:, RANK, SH], tab[:, ALIVE, SH], tab[:, HP, SH], tab[:, VX:VY + 1, SH]
-        self.x_pb, self.y_pb, self.x_sh, self.y_sh = tab[:, X, PB, None], tab[:, Y, PB, None], tab[:, X, None, SH], tab[:, Y, None, SH]
+        self.rank_sh, self.alive_sh, self.hp_sh = tab[:, RANK, SH], tab[:, ALIVE, SH], tab[:, HP, SH]
+        self.v_sh = tab[:, VX:VY + 1, SH]
+        self.x_pb, self.y_pb = tab[:, X, PB, None], tab[:, Y, PB, None]
+        self.x_sh, self.y_sh = tab[:, X, None, SH], tab[:, Y, None, SH]
         self.alive_pb, self.xy_pb, self.born_pb = tab[:, ALIVE, PB], tab[:, X:Y + 1, PB], tab[:, BORN, PB]
         self.spark_rows, self.death_rows, self.death_src = tab[:, X:SUB + 1, SX], tab[:, X:SUB + 1, DX], tab[:, X:ALIVE + 1, SH]
         ships = slice(SH0, DUMMY)
@@ -518,7 +520,8 @@ class _Views:
         # explosions: radius r0·1.4**frame, ≤ 0.96 units = 7.7 px across: 9-px patch
         def batch(cols, patch):
             sb = SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], rx=None, ry=None, texture=tab[:, TEX, cols],
-                             order=tab[:, ORDER, cols], visible=torch.empty(tab[:, ALIVE, cols].shape, dtype=torch.bool, device=dev),
+                             order=tab[:, ORDER, cols],
+                             visible=torch.empty(tab[:, ALIVE, cols].shape, dtype=torch.bool, device=dev),
                              patch=patch, cos=tab[:, COS, cols], sin=tab[:, SIN, cols],
                              extent_by_texture=game.extent_by_texture)
             return sb, tab[:, ALIVE, cols]
