@@ -205,7 +205,7 @@ class VecGame:
 
     def _reset_compact(self, state, done) -> None:
         """Auto-reset where reading ``done`` on the host is free (the CPU): only finished
-        environments are touched, and next levels are generated in batches: when N/4 have
+        environments are touched, and next levels are generated in batches: when N/2 have
         been used, or when one is needed again before that."""
         ended = done.nonzero().squeeze(1)
         if not ended.shape[0]:
@@ -219,7 +219,7 @@ class VecGame:
         self.level_seed = self.level_seed.index_copy(0, ended, self.next_seed.index_select(0, ended))
         self.episode.index_add_(0, ended, self._ones(ended.shape[0]))
         self.stale.update(ended_list)
-        if len(self.stale) >= max(1, self.num_envs // 4):  # amortise: regenerate in batches
+        if len(self.stale) >= max(1, self.num_envs // 2):  # amortise: regenerate in batches
             self._refresh(torch.tensor(sorted(self.stale), device=self.device))
             self.stale.clear()
 

@@ -82,6 +82,7 @@ class SpriteBatch:
     ``tiles_u``/``tiles_v`` repeat the sprite that many times across the box. ``texture``
     and ``order`` may also be float tensors holding exact integers (order < 2**24); with
     ``rx = ry = None`` the half-extents come from ``extent_by_texture`` (``[2, textures]``).
+    ``visible`` may be boolean or numeric (nonzero: drawn); a game may pass a row of its state.
     """
 
     x: torch.Tensor
@@ -232,13 +233,14 @@ class Renderer:
     def _instances(self, plan: "_Plan", n: int, deferred: bool, float_order: bool):
         """The batch's instance table ``[11 or 13, V]`` (see ``_X``…) and, unless the draw
         orders are floats (then a row of the table), its int64 draw orders ``[V]``."""
-        visible = plan.visible if plan.visible is not None else plan.batch.visible.reshape(-1)
         if self.compact:
-            sel = visible.nonzero().squeeze(1)
-            env = torch.div(sel, plan.slots, rounding_mode="floor")
-            values = plan.gather(sel, env)
-            v = sel.shape[0]
+            drawn = plan.batch.visible.nonzero()  # [V, 2]: environment, slot
+            env = drawn[:, 0]
+            values = plan.gather(env, drawn[:, 1])
+            v = drawn.shape[0]
         else:
+            visible = plan.batch.visible.reshape(-1)
+            visible = visible if visible.dtype == torch.bool else visible != 0
             env = torch.where(visible, plan.env_ids, n)  # invisible slots draw into the trash frame
             values, v = [t.reshape(-1) for t in plan.fulls], n * plan.slots
         rows = [values[i] if isinstance(i, int) else self._scalar(i[1]).expand(v) for i in plan.rows]
@@ -382,8 +384,6 @@ class _Plan:
             self.shift = r._const(("shift", k, q), lambda: torch.tensor(
                 [[q * i for j in range(k) for i in range(k)], [q * j for j in range(k) for i in range(k)]],
                 dtype=torch.float32, device=r.device)[:, None, :])
-        # a view of ``visible`` stays valid while the game updates it in place; a copy would not
-        self.visible = sb.visible.view(-1) if sb.visible.is_contiguous() else None
         self.fulls = fulls = [t.expand(n, slots) for t in tensors]
         self.count = len(fulls)
         if not r.compact:
@@ -405,18 +405,21 @@ class _Plan:
             storage = torch.as_strided(first, (first.untyped_storage().nbytes() // first.element_size(),), (1,), 0)
             offsets = [fulls[i].storage_offset() for i in members]
             off = offsets[0] if len(members) == 1 else torch.tensor(offsets, device=r.device)[:, None]
-            self.groups.append((storage, row_stride - slots, off, members))
+            self.groups.append((storage, row_stride, off, members))
 
-    def gather(self, sel: torch.Tensor, env: torch.Tensor) -> list[torch.Tensor]:
-        """Every field at the selected flat slots ``sel`` (``env`` = ``sel // slots``)."""
+    def gather(self, env: torch.Tensor, slot: torch.Tensor) -> list[torch.Tensor]:
+        """Every field at the selected ``(env, slot)`` pairs."""
         values: list = [None] * self.count
+        where: dict[int, torch.Tensor] = {}  # flat index env·row_stride + slot, by row stride
         for flat, i in self.singles:
+            sel = where.get(self.slots)
+            if sel is None:
+                sel = where[self.slots] = torch.add(slot, env, alpha=self.slots)
             values[i] = (flat if flat is not None else self.fulls[i].reshape(-1)).index_select(0, sel)
-        where: dict[int, torch.Tensor] = {}
-        for storage, alpha, off, members in self.groups:
-            w = where.get(alpha)
+        for storage, row_stride, off, members in self.groups:
+            w = where.get(row_stride)
             if w is None:
-                w = where[alpha] = torch.add(sel, env, alpha=alpha)  # env·row_stride + column
+                w = where[row_stride] = torch.add(slot, env, alpha=row_stride)
             if isinstance(off, int):
                 values[members[0]] = storage.index_select(0, w + off)
             else:

@@ -179,6 +179,7 @@ class Starpilot:
         self.patch_rocket = 2 * int(max(4.0 * float(self.rocket_rx.max()), 4.0 * HALF) + 0.5) + 1
         self._consts: dict = {}
         self._last_views: _Views | None = None
+        self._rocket_live = False  # some level has reached step 500 (last step; CPU only)
 
     def _const(self, key, make):
         value = self._consts.get(key)
@@ -304,7 +305,7 @@ class Starpilot:
         near = (v.x_lethal - ax).abs_()
         torch.maximum(near, (v.y_lethal - ay).abs_(), out=near)  # Chebyshev distance
         died = near.sub_(self.lethal).mul_(v.alive_lethal).amin(1) < 0
-        rocket = not self.sync_ok or bool((t >= ROCKET_TIME).any())  # the rocket enters at step 500
+        rocket = self._rocket_live = not self.sync_ok or bool((t >= ROCKET_TIME).any())  # enters at step 500
         if rocket:
             complete = (v.x_rocket - agent[:, 0]).abs_() < v.reach_rocket * v.alive_rocket
         else:
@@ -462,11 +463,8 @@ class Starpilot:
         return HALF, HALF, 4.0
 
     def sprites(self, state) -> list[SpriteBatch]:
-        v = self._views(state["tab"])
-        for sb, alive in v.batches:
-            torch.gt(alive, 0.0, out=sb.visible)
-        main, expl, rocket = (sb for sb, _ in v.batches)
-        if not self.sync_ok or bool(rocket.visible.any()):  # drawn only once some level has reached step 500
+        main, expl, rocket = self._views(state["tab"]).batches
+        if not self.sync_ok or self._rocket_live:  # drawn only once some level has reached step 500
             return [main, expl, rocket]
         return [main, expl]
 
@@ -515,14 +513,11 @@ class _Views:
         self.spark_new[:, ALIVE] = 1.0  # (overwritten by the explosion update anyway)
         self.pb_new = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, SUB_PLAYER_BULLET, QUARTER_COS, 0.0], device=dev).repeat(b, 1)
         self.k_rocket = torch.tensor([HALF, -ROCKET_SPEED, 0.0, 1.0], device=dev).expand(b, 4)
-        # sprite batches over column ranges of the table; ``visible`` is refreshed per frame
+        # sprite batches over column ranges of the table
         # agent, ships, bullets: boxes ≤ 4 px (a rotated bullet spans ≤ 4.6 px): 5-px patch;
         # explosions: radius r0·1.4**frame, ≤ 0.96 units = 7.7 px across: 9-px patch
-        def batch(cols, patch):
-            sb = SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], rx=None, ry=None, texture=tab[:, TEX, cols],
-                             order=tab[:, ORDER, cols],
-                             visible=torch.empty(tab[:, ALIVE, cols].shape, dtype=torch.bool, device=dev),
-                             patch=patch, cos=tab[:, COS, cols], sin=tab[:, SIN, cols],
-                             extent_by_texture=game.extent_by_texture)
-            return sb, tab[:, ALIVE, cols]
+        def batch(cols, patch):  # drawn where ALIVE is nonzero
+            return SpriteBatch(x=tab[:, X, cols], y=tab[:, Y, cols], rx=None, ry=None, texture=tab[:, TEX, cols],
+                               order=tab[:, ORDER, cols], visible=tab[:, ALIVE, cols], patch=patch,
+                               cos=tab[:, COS, cols], sin=tab[:, SIN, cols], extent_by_texture=game.extent_by_texture)
         self.batches = [batch(MAIN, 5), batch(EXPL, 9), batch(slice(ROCKET, COLS), game.patch_rocket)]
