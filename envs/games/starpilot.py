@@ -37,10 +37,14 @@ State (every tensor has a leading ``[N]`` environment dimension):
   the ``tab`` column it is released into; ``sched_t`` int64 ``[N, 256]`` the spawn steps;
   ``ptr`` int64 ``[N]`` how many have been released.
 
-All randomness is drawn at ``generate`` from the level seed; ``step`` is deterministic and
-has no data-dependent shapes. The step is written for few tensor operations (at 64
-environments their number, not their size, is the cost): masks are combined with
-``where`` on whole row blocks, and nothing loops over entity kinds.
+All randomness is drawn at ``generate`` from the level seed; ``step`` is deterministic.
+The step is written for few tensor operations (at 64 environments their number, not their
+size, is the cost): masks are float 0/1 rows written by comparisons with a float ``out``,
+new entities are assembled in scratch buffers and scattered into their columns, and
+``step(..., inplace=True)`` (what ``VecGame`` uses) updates the one table through views
+made once per table. Where reading data on the host is free (``sync_ok``: the CPU), the
+bullet-ship test and the enemy fire touch only live bullets and firing ships; otherwise
+(``sync_ok = False``) dense forms without data-dependent shapes compute the same values.
 """
 
 from __future__ import annotations
