@@ -35,7 +35,7 @@ def _device(name: str, threads: int) -> str:
 
 
 def _policies(args) -> int:
-    from envs.mujoco.behaviour import publish, train_behaviour
+    from envs.mujoco.behaviour import SACConfig, publish, train_behaviour
     from envs.mujoco.tasks import get_task
 
     console = Console(stderr=True)
@@ -43,7 +43,8 @@ def _policies(args) -> int:
         task = get_task(name)
         folder = Path(args.training_dir) / task.name
         if not args.publish_only:
-            train_behaviour(task, folder, args.steps, seed=args.seed, log=console.print)
+            config = SACConfig(batch_size=args.batch_size, hidden=tuple(args.hidden))
+            train_behaviour(task, folder, args.steps, seed=args.seed, config=config, log=console.print)
         published = publish(task, folder, args.policies, medium_score=args.medium_score)
         console.print(f"published {task.name}'s behaviour policies to {published}")
     return 0
@@ -115,6 +116,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("tasks", nargs="+", choices=sorted(TASKS))
     p.add_argument("--steps", type=int, default=300_000, help="SAC environment steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128], help="SAC actor and critic hidden layers")
+    p.add_argument("--batch-size", type=int, default=256, help="SAC batch size")
     p.add_argument("--training-dir", default="runs/behaviour", help="snapshots and learning curve (not committed)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
     p.add_argument("--medium-score", type=float, default=None,
