@@ -116,8 +116,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("tasks", nargs="+", choices=sorted(TASKS))
     p.add_argument("--steps", type=int, default=300_000, help="SAC environment steps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128], help="SAC actor and critic hidden layers")
-    p.add_argument("--batch-size", type=int, default=256, help="SAC batch size")
+    p.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
+                   help="SAC actor and critic hidden layers (D4RL's SAC: 256 256)")
+    p.add_argument("--batch-size", type=int, default=128, help="SAC batch size (D4RL's SAC: 256)")
     p.add_argument("--training-dir", default="runs/behaviour", help="snapshots and learning curve (not committed)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
     p.add_argument("--medium-score", type=float, default=None,
