@@ -210,7 +210,11 @@ class Renderer:
             parts = [self._instances(p, num_envs, deferred, float_order) for p in plans]
             f, order = (parts[0][0], parts[0][1]) if len(parts) == 1 else \
                 (torch.cat([p[0] for p in parts], 1), None if float_order else torch.cat([p[1] for p in parts]))
-            extent = table.index_select(1, f[_TEXR].long()) if deferred else f[_EX:_EX + 2]
+            if deferred:  # extents in pixels per TEX texels, looked up from a table scaled once
+                scaled = self._const(("extent", id(table), scale), lambda: (table, table * (2.0 * scale / TEX)))[1]
+                extent = scaled.index_select(1, f[_TEXR].long())
+            else:
+                extent = f[_EX:_EX + 2] * (2.0 * scale / TEX)
             key, pixel = self._pixels(f, extent, order, cx, cy, scale, general, tiled, q)
             canvas.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amax")
         # A strided view (no copy): callers that need contiguous memory call .contiguous().
@@ -290,11 +294,10 @@ class Renderer:
         # pixel-space centre, as scale·(x − cx) + 32 and scale·(cy − y) + 32
         p = (f[_X:_X + 2] - cam).mul_(axis).add_(FRAME / 2)  # [2, V]
         origin = torch.floor(p).sub_(f[_H:_H + 2])  # first patch column and row
-        offsets = self._const(("offsets", q), lambda: torch.arange(q, dtype=torch.float32, device=self.device)[:, None])
-        pos = origin[:, None, :] + offsets  # [2, q, V] pixel columns and rows
-        d = (pos + 0.5).sub_(p[:, None, :])  # pixel centre relative to the sprite centre
-        # extents in pixels per TEX texels: u·TEX = d / (extent/TEX) + TEX/2 (exact scaling by 2**k)
-        extent = extent * (2.0 * scale / TEX)
+        offsets = self._const(("offsets", q), lambda: torch.arange(q, dtype=torch.float32, device=self.device)[:, None] + 0.5)
+        centre = origin[:, None, :] + offsets  # [2, q, V] pixel centres: columns and rows + 0.5 (exact)
+        d = centre - p[:, None, :]  # pixel centre relative to the sprite centre
+        # with extents in pixels per TEX texels: u·TEX = d / (extent/TEX) + TEX/2 (exact scaling by 2**k)
         if general:
             cs = f[_AB:_AB + 2]
             conj = self._const(("conj",), lambda: torch.tensor([[1.0], [-1.0]], device=self.device))
@@ -319,7 +322,8 @@ class Renderer:
             key += f[_ORD].add(1.0).mul_(float(1 << 24)).long()
         else:
             key += (order + 1) << 24
-        where = torch.remainder(pos.clamp_(-1, FRAME), CANVAS).long()  # off-canvas → the trash row/column
+        # pixel index = centre − 0.5; off-canvas ones (−1, FRAME) → the trash row/column FRAME
+        where = torch.remainder(centre.clamp_(-0.5, FRAME + 0.5), CANVAS).long()
         rows = torch.add(env * (CANVAS * CANVAS), where[1], alpha=CANVAS)  # [q, V]
         pixel = rows[:, None, :] + where[0]
         return key, pixel

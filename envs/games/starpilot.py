@@ -381,7 +381,7 @@ class Starpilot:
         ptr += release.sum(1)
 
         # the player's bullet: one per step on a special action, from the agent's side, into
-        # column 194 + t % 26 (no shot: into the dummy)
+        # column 194 + t % 26
         if c.player_can_fire:
             direction = act[:, 2:]
             new = v.pb_new  # rows X..SIN; VY, SUB and COS are constant
@@ -391,7 +391,9 @@ class Starpilot:
             shot = torch.abs(direction, out=new[:, ALIVE:ALIVE + 1])
             new[:, BORN:BORN + 1].copy_(tfc)
             torch.neg(direction, out=new[:, SIN:SIN + 1])
-            column = torch.remainder(t, PB_N).add_(PB0 - DUMMY).mul_(shot[:, 0].long()).add_(DUMMY)
+            # no shot: the column is written all the same, as a dead bullet (it holds none: a
+            # bullet is gone ≤ 21 steps after it was fired, 26 steps before the column's turn)
+            column = torch.remainder(t, PB_N).add_(PB0)
             v.to_sin.scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
         v.alive_dummy.fill_(0.0)
 
@@ -402,7 +404,7 @@ class Starpilot:
 
         # explosions: visible for 5 frames, one texture per frame; then everyone's draw order
         age = tfc - v.born_expl
-        torch.clamp(EXPLOSION_FRAMES - age, 0.0, 1.0, out=v.alive_expl)
+        torch.lt(age, EXPLOSION_FRAMES, out=v.alive_expl)
         torch.add(self.expl_tex, age.clamp_(0, EXPLOSION_FRAMES - 1), out=v.tex_expl)
         torch.add(v.sub, torch.sub(v.born, tfc).clamp_(-1024, 1), alpha=ORDER_STEP, out=v.order)
 
