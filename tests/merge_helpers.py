@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -57,16 +56,6 @@ def frames() -> torch.Tensor:
     for _ in range(7):
         out.append(env.step(torch.randint(0, envs.NUM_ACTIONS, (32,), generator=gen))[0])
     return torch.cat(out)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run each test on one thread: these small convolutions run many times faster on one
-    thread than on two when the machine's cores are shared (use: import it into a module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @lru_cache(maxsize=1)

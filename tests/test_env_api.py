@@ -9,17 +9,6 @@ import envs
 GAMES = ["starpilot/original", "fruitbot/original"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batches this small are far below where intra-op threads pay off; on a busy machine
-    waiting for a second thread costs milliseconds per operation. (VecGame does this for its
-    own steps; the tests of envs/ that step games directly import this fixture.)"""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def rollout(task, steps, seed=0, num_envs=8, **kw):
     env = envs.make(task, num_envs=num_envs, seed=seed, **kw)
     gen = torch.Generator().manual_seed(123)

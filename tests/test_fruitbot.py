@@ -5,7 +5,6 @@ import torch
 
 import envs
 from envs.games.fruitbot import AGENT_R, PARK, Fruitbot, fitted_half_extents, height_table
-from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
 
 CPU = torch.device("cpu")
 

@@ -3,7 +3,7 @@ paths before and after alignment)."""
 
 import pytest
 import torch
-from merge_helpers import frames, one_thread, random_actor, random_dt, trained_actors  # noqa: F401 (fixture)
+from merge_helpers import frames, random_actor, random_dt, trained_actors
 
 from crl_merge.merge import (LogitEnsemble, activation_matching, apply_permutation, barrier, interpolation_path,
                              l2_distance, layer_distances, random_permutation, spec_for)

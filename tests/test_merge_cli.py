@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from merge_helpers import one_thread, random_actor, random_dt  # noqa: F401 (fixture)
+from merge_helpers import random_actor, random_dt
 
 from crl_merge.checkpoint import CheckpointError, load_model, save_model
 from crl_merge.merge import apply_permutation, random_permutation, spec_for

@@ -3,7 +3,7 @@ forms for the output biases, and Fisher merging of two trained actors."""
 
 import pytest
 import torch
-from merge_helpers import dt_batch, frames, one_thread, random_dt, trained_actors  # noqa: F401 (fixture)
+from merge_helpers import dt_batch, frames, random_dt, trained_actors
 
 from crl_merge.merge import diagonal_fisher, dt_diagonal_fisher, fisher_merge
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from merge_helpers import one_thread, random_actor, random_dt  # noqa: F401 (fixture)
+from merge_helpers import random_actor, random_dt
 
 from crl_merge.merge import (align, apply_permutation, average, fisher_merge, interpolate, random_permutation, rebasin_merge,
                              select, spec_for, task_arithmetic, ties_merge)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from merge_helpers import dt_batch, frames, one_thread, random_actor, random_dt  # noqa: F401 (fixture)
+from merge_helpers import dt_batch, frames, random_actor, random_dt
 
 from crl_merge.merge import (PermutationSpec, apply_permutation, decision_transformer_spec, identity_permutation,
                              nature_cnn_spec, random_permutation, spec_for)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from merge_helpers import frames, one_thread, random_actor, random_dt, trained_actors  # noqa: F401 (fixture)
+from merge_helpers import frames, random_actor, random_dt, trained_actors
 
 from crl_merge.merge import align, apply_permutation, l2_distance, random_permutation, spec_for, weight_matching
 from crl_merge.merge.specs import axis_index

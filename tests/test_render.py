@@ -5,7 +5,6 @@ import math
 import torch
 
 from envs.render import Renderer, SpriteBatch, TextureSpec, monochrome_colour
-from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
 
 
 

@@ -89,7 +89,7 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     store = tmp_path / "store"
     command = [sys.executable, "-m", "crl_merge.cli", "run", str(suite_file), "--preset", "quick", "--device", "cpu",
                "--store", str(store), "--results", str(tmp_path / "results")]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     second_run = store / "starpilot" / "quick" / "train" / "dodge" / "00"

@@ -9,7 +9,6 @@ import envs
 from envs.config import StarpilotConfig
 from envs.games import starpilot as sp
 from envs.games.starpilot import Starpilot
-from test_env_api import one_thread  # noqa: F401  (autouse: steps run on one intra-op thread)
 
 CPU = torch.device("cpu")
 

@@ -109,7 +109,7 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
                 obs_buf[t], action_buf[t] = obs, action
                 logp_buf[t] = log_probs.gather(1, action[:, None]).squeeze(1)
                 value_buf[t] = critic(obs).squeeze(1)
-                obs, reward, done, info = env.step(action)
+                obs, reward, done, info = env.step(action, validate=False)  # sampled: always in range
                 reward_buf[t], done_buf[t] = reward, done.float()
                 ep_return_buf[t], ep_length_buf[t] = info["episode_return"], info["episode_length"].float()
             advantages = gae_advantages(reward_buf, value_buf, done_buf, critic(obs).squeeze(1), ppo.gamma,
