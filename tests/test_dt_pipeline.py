@@ -87,3 +87,24 @@ def test_only_runs_named_experiments_and_dashes_the_rest(smoke_suite, tmp_path):
     assert "—" in (tmp_path / "results" / "table1_mff.csv").read_text()
     with pytest.raises(ValueError, match="unknown experiment"):
         run_suite(suite, tmp_path / "store", tmp_path / "results", only=["fig9"])
+
+
+def test_commands_generate_datasets_and_train(smoke_suite, tmp_path, capsys):
+    import argparse
+
+    from crl_merge.dt.cli import add_commands
+
+    suite, root = smoke_suite
+    parser = argparse.ArgumentParser(prog="crl-merge")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    policies = suite.config["datasets"]["policies"]
+    args = parser.parse_args(["dt-datasets", "walker2d", "--kinds", "expert", "--rows", "300", "--root",
+                              str(tmp_path), "--policies", policies])
+    assert args.func(args) == 0
+    assert (tmp_path / "300" / "walker2d-expert.hdf5").is_file()
+    args = parser.parse_args(["dt-train", str(suite.path), "--preset", "smoke", "--env", "hopper", "--dataset",
+                              "medium", "--store", str(tmp_path / "store"), "--device", "cpu"])
+    assert args.func(args) == 0
+    assert "hopper-medium (independent init, preset smoke): mean return" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dt-run", "--preset", "huge"])
