@@ -1,8 +1,8 @@
 """Do the two PPO trainers learn alike? Train the same task, budget and seeds with ``fast``
 and ``sb3`` (the stable-baselines3 reference) and plot their learning curves together.
 
-    make compare-trainers                       # starpilot/shoot, 300k steps, seed pairs 01 12
-    python benchmarks/compare_trainers.py --task starpilot/shoot --steps 300000 --seeds 0:1 1:2
+    make compare-trainers                       # starpilot/shoot, 200k steps, seed pairs 01 12
+    python benchmarks/compare_trainers.py --task starpilot/shoot --steps 200000 --seeds 0:1 1:2
 
 Runs go to the run store (``runs/single/…``, resumable); the plot and a CSV of final
 rolling returns go to ``--out`` (default ``results/train/``).
@@ -28,7 +28,7 @@ COLOURS = {"fast": "tab:blue", "sb3": "tab:orange"}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="starpilot/shoot")
-    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--seeds", nargs="+", default=["0:1", "1:2"], help="init:level seed pairs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--store", default="runs")

@@ -79,9 +79,11 @@ class _Bars:
         if self.progress:
             self.progress.update(self.current, completed=completed, status=status)
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str = "") -> None:
+        """Complete the current job; an empty ``status`` keeps the last one shown."""
         if self.progress:
-            self.progress.update(self.current, completed=self.progress.tasks[self.current].total, status=status)
+            self.progress.update(self.current, completed=self.progress.tasks[self.current].total,
+                                 **({"status": status} if status else {}))
             self.progress.update(self.overall, advance=1)
 
 
@@ -163,7 +165,7 @@ def run_merges(suite: Suite, preset: str, store: RunStore, runs: dict[str, Run],
                 episodes = evaluation_episodes(suite, preset, SUPER, key)
                 record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, preset, device)
                 bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
-        bars.finish("")
+        bars.finish()
 
 
 __all__ = ["run_protocol", "evaluate_into", "training_run", "resolve_device", "SUPER"]

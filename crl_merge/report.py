@@ -175,7 +175,7 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
 
     written = []
     first, second = suite.sub_tasks
-    rounds = sorted({r for r, _ in results.merges})
+    rounds = [r for r in suite.merge.rounds if any(key[0] == r for key in results.merges)]
     if rounds:
         fig, axes = plt.subplots(1, len(rounds), figsize=(5 * len(rounds), 3.6), squeeze=False)
         end_a = board.loc[board.row == f"on_super/{first}", "mean_return"].item()
@@ -261,4 +261,7 @@ def print_leaderboard(suite: Suite, preset: str, board: pd.DataFrame) -> None:
         table.add_column(col, justify="left" if col == "row" else "right", no_wrap=col == "row")
     for row in board.itertuples(index=False):
         table.add_row(*(_cell(getattr(row, c)) for c in columns))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a log file: room for every column rather than 80 characters
+        console = Console(width=160)
+    console.print(table)
