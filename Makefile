@@ -12,7 +12,7 @@ STORE   ?= runs
 RUN     := $(VENV)/bin/crl-merge
 
 .PHONY: install test benchmark benchmark-starpilot benchmark-fruitbot leaderboard compare-trainers \
-        bench-envs bench-train bench-merge clean
+        benchmark-dt dt-datasets bench-envs bench-train bench-merge bench-dt clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ benchmark-starpilot:
 benchmark-fruitbot:
 	$(MAKE) benchmark SUITE=fruitbot
 
+# The Decision Transformer track (MuJoCo): generate the datasets if missing, train, run the
+# paper's experiments, write results/dt/<preset>/. Resumable like `make benchmark`.
+benchmark-dt:
+	$(RUN) dt-run benchmarks/mujoco_dt.yaml --preset $(PRESET) --device $(DEVICE) --store $(STORE)
+
+# D4RL-style datasets from the committed behaviour policies (1M rows per expert/medium set).
+dt-datasets:
+	$(RUN) dt-datasets
+
 # The leaderboard of a finished (or partly finished) run, from the run store.
 leaderboard:
 	$(RUN) report $(SUITE) --preset $(PRESET) --store $(STORE)
@@ -57,6 +66,10 @@ bench-train:
 # Speed: weight matching of two NatureCNN actors and of two Decision Transformers.
 bench-merge:
 	$(PY) benchmarks/bench_merge.py
+
+# Speed: Decision Transformer training steps/s and evaluation episodes/s (CPU, and GPU if present).
+bench-dt:
+	$(PY) benchmarks/bench_dt.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -7,9 +7,10 @@ import sys
 
 from crl_merge.commands import envs as env_commands
 from crl_merge.commands import train as train_commands
+from crl_merge.dt import cli as dt_commands
 from crl_merge.merge import cli as merge_commands
 
-COMMAND_MODULES = [env_commands, train_commands, merge_commands]
+COMMAND_MODULES = [env_commands, train_commands, merge_commands, dt_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,7 +34,7 @@ def make_policies(root: Path) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny models on shared cores: torch's second thread only waits (10x slower here)."""
+    """One thread for the module-scoped fixtures too (conftest's fixture is per test)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -90,13 +90,10 @@ def test_only_runs_named_experiments_and_dashes_the_rest(smoke_suite, tmp_path):
 
 
 def test_commands_generate_datasets_and_train(smoke_suite, tmp_path, capsys):
-    import argparse
-
-    from crl_merge.dt.cli import add_commands
+    from crl_merge.cli import build_parser
 
     suite, root = smoke_suite
-    parser = argparse.ArgumentParser(prog="crl-merge")
-    add_commands(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     policies = suite.config["datasets"]["policies"]
     args = parser.parse_args(["dt-datasets", "walker2d", "--kinds", "expert", "--rows", "300", "--root",
                               str(tmp_path), "--policies", policies])
@@ -108,3 +105,7 @@ def test_commands_generate_datasets_and_train(smoke_suite, tmp_path, capsys):
     assert "hopper-medium (independent init, preset smoke): mean return" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["dt-run", "--preset", "huge"])
+    assert parser.parse_args(["dt-datasets"]).tasks == []     # every task (argparse on 3.11 once refused this)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["dt-datasets", "ant"])
+    assert "unknown task 'ant'; valid: halfcheetah, hopper, walker2d" in capsys.readouterr().err

@@ -17,14 +17,6 @@ from envs.mujoco.datasets import OfflineDataset
 from envs.mujoco.tasks import get_task
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy_dataset(lengths=(5, 12, 30), state_dim=11, act_dim=3, seed=0) -> OfflineDataset:
     rng = np.random.default_rng(seed)
     n = sum(lengths)

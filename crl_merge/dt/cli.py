@@ -50,16 +50,24 @@ def _policies(args) -> int:
     return 0
 
 
+def _task_name(name: str) -> str:
+    from envs.mujoco.tasks import TASKS
+
+    if name not in TASKS:
+        raise argparse.ArgumentTypeError(f"unknown task {name!r}; valid: {', '.join(sorted(TASKS))}")
+    return name
+
+
 def _datasets(args) -> int:
     from envs.mujoco.datasets import load_d4rl_hdf5
     from envs.mujoco.generate import ensure_dataset
-    from envs.mujoco.tasks import get_task
+    from envs.mujoco.tasks import TASKS, get_task
 
     table = Table(title=f"datasets ({args.rows:,} rows, seed {args.seed})")
     for col in ("dataset", "file", "steps", "episodes", "mean return", "D4RL score"):
         table.add_column(col, justify="right" if col not in ("dataset", "file") else "left")
     with progress_bars() as bars:
-        for name in args.tasks:
+        for name in args.tasks or sorted(TASKS):
             for kind in args.kinds:
                 job = bars.add_task(f"{name}-{kind}", total=args.rows)
                 path = ensure_dataset(args.root, name, kind, args.rows, args.seed, args.policies,
@@ -128,7 +136,8 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_policies)
 
     p = subparsers.add_parser("dt-datasets", help="generate D4RL-style datasets from the committed behaviour policies")
-    p.add_argument("tasks", nargs="*", default=sorted(TASKS), choices=sorted(TASKS))
+    # no `choices`: Python 3.11's argparse checks an empty nargs="*" list against them as one value
+    p.add_argument("tasks", nargs="*", type=_task_name, help=f"any of {', '.join(sorted(TASKS))} (default: all)")
     p.add_argument("--kinds", nargs="+", default=list(DATASET_KINDS), choices=DATASET_KINDS)
     p.add_argument("--rows", type=int, default=1_000_000, help="steps per expert/medium dataset (D4RL: 1M)")
     p.add_argument("--seed", type=int, default=0)
@@ -160,10 +169,3 @@ def add_commands(subparsers) -> None:
                    help="torch CPU threads (default 1: with shared or few cores more threads mostly wait)")
     p.set_defaults(func=_run)
 
-
-if __name__ == "__main__":  # until `crl-merge` lists these commands: python -m crl_merge.dt.cli dt-run …
-    parser = argparse.ArgumentParser(prog="crl-merge", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args()
-    sys.exit(arguments.func(arguments))
