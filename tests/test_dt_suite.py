@@ -138,3 +138,18 @@ def test_attention_perturbations():
     assert torch.allclose(block(x), x + block.mlp(block.ln_2(x)), atol=1e-6)
     with pytest.raises(ValueError, match="known: \\['random', 'identity', 'removed'\\]"):
         perturb_attention(sd, "zero")
+
+
+def test_one_seed_gives_one_transformer_whatever_the_envs():
+    """Shared initialisation (Table 3's `shared_seed`): DTs for envs with different state and
+    action sizes start from the same trunk when built from the same seed."""
+    trunks = []
+    for envs in ({"hopper": (11, 3)}, {"halfcheetah": (17, 6)}, {"hopper": (11, 3), "walker2d": (17, 6)}):
+        torch.manual_seed(0)
+        model = DecisionTransformer(DTConfig(envs=envs, n_layer=2, n_embd=32))
+        trunks.append(model.transformer.state_dict())
+    for trunk in trunks[1:]:
+        assert all(torch.equal(trunk[k], trunks[0][k]) for k in trunk)
+    torch.manual_seed(1)
+    other = DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=2, n_embd=32)).transformer.state_dict()
+    assert not all(torch.equal(other[k], trunks[0][k]) for k in other)

@@ -144,9 +144,12 @@ class DecisionTransformer(nn.Module):
         if not cfg.envs:
             raise ValueError("a DecisionTransformer needs at least one environment in DTConfig.envs")
         self.cfg = cfg
+        # The trunk is built and initialised before the per-env projections draw any random
+        # numbers, so that one seed gives one trunk whatever the envs (shared initialisation).
         self.transformer = Trunk(cfg)
+        self.transformer.apply(_init_weights)
         self.io = nn.ModuleDict({name: EnvIO(cfg, s, a) for name, (s, a) in cfg.envs.items()})
-        self.apply(_init_weights)
+        self.io.apply(_init_weights)
 
     def forward(self, env: str, states, actions, returns_to_go, timesteps, attention_mask=None):
         """Predicted actions ``[B, K, act_dim]`` (tanh-squashed) from the state tokens.
