@@ -26,12 +26,10 @@ def _device(name: str, threads: int) -> str:
     """The torch device for ``--device``, with ``threads`` CPU threads for torch."""
     import torch
 
+    from crl_merge.experiments import resolve_device
+
     torch.set_num_threads(threads)
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
-    return name
+    return resolve_device(name)
 
 
 def _policies(args) -> int:

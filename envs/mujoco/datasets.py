@@ -14,13 +14,13 @@ observation more than steps).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from crl_merge.files import atomic_path
 
 ARRAYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 
@@ -130,22 +130,12 @@ def write_d4rl_hdf5(path: str | Path, dataset: OfflineDataset) -> Path:
     """Write ``dataset`` as a D4RL HDF5 file (arrays at the top level, metadata as JSON in
     the ``metadata`` attribute), atomically: a reader sees no file or the complete one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key in (*ARRAYS, "next_observations"):
-                value = getattr(dataset, key)
-                if value is not None:
-                    f.create_dataset(key, data=value, compression="gzip", compression_opts=4, shuffle=True)
-            f.attrs["metadata"] = json.dumps(dataset.metadata, sort_keys=True)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key in (*ARRAYS, "next_observations"):
+            value = getattr(dataset, key)
+            if value is not None:
+                f.create_dataset(key, data=value, compression="gzip", compression_opts=4, shuffle=True)
+        f.attrs["metadata"] = json.dumps(dataset.metadata, sort_keys=True)
     return path
 
 
