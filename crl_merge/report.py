@@ -159,10 +159,15 @@ def _cell(value) -> str:
     return str(value)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+def markdown_table(columns, rows) -> str:
+    """A Markdown table of ``columns`` and ``rows`` of already formatted cells."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    return markdown_table(list(table.columns), ([_cell(v) for v in row] for row in table.itertuples(index=False)))
 
 
 def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataFrame, out: Path) -> list[str]:

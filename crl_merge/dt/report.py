@@ -18,6 +18,7 @@ from crl_merge.dt import paper
 from crl_merge.dt.experiments.mff import configurations
 from crl_merge.dt.experiments.multitask import METHODS, group_members, group_name
 from crl_merge.files import atomic_write_bytes, atomic_write_text
+from crl_merge.report import markdown_table
 from crl_merge.dt.surgery import PERTURBATIONS
 
 DASH = "—"
@@ -44,9 +45,7 @@ class Table:
         lines = [f"### {self.title}", ""]
         if self.note:
             lines += [self.note, ""]
-        lines += ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + markdown_table(self.columns, self.rows) + "\n"
 
     def csv(self) -> str:
         out = io.StringIO()
