@@ -16,9 +16,9 @@ import platform
 import torch
 
 import envs
-from crl_merge.train.config import PPOConfig
-from crl_merge.train.ppo_fast import train_fast
-from crl_merge.train.ppo_sb3 import train_sb3
+from crl_merge.procgen.ppo.config import PPOConfig
+from crl_merge.procgen.ppo.fast import train_fast
+from crl_merge.procgen.ppo.sb3 import train_sb3
 
 TRAINERS = {"fast": train_fast, "sb3": train_sb3}
 

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from crl_merge.cli import main as crl_merge  # noqa: E402
-from crl_merge.train.curve import read_curve  # noqa: E402
+from crl_merge.procgen.ppo.curve import read_curve  # noqa: E402
 
 COLOURS = {"fast": "tab:blue", "sb3": "tab:orange"}
 
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--task", default="starpilot/shoot")
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--seeds", nargs="+", default=["0:1", "1:2"], help="init:level seed pairs")
+    parser.add_argument("--policy", default="shared", choices=["shared", "separate"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--store", default="runs")
     parser.add_argument("--out", default="results/train")
@@ -43,10 +44,11 @@ def main() -> None:
         for pair in args.seeds:
             init, level = pair.split(":")
             code = crl_merge(["train", args.task, "--steps", str(args.steps), "--init-seed", init, "--level-seed", level,
-                              "--trainer", trainer, "--device", args.device, "--store", args.store])
+                              "--trainer", trainer, "--policy", args.policy, "--device", args.device,
+                              "--store", args.store])
             if code:
                 raise SystemExit(code)
-            run = Path(args.store) / "single" / slug / f"{init}{level}-{trainer}-{args.steps}"
+            run = Path(args.store) / "single" / slug / f"{init}{level}-{trainer}-{args.policy}-{args.steps}"
             curve = read_curve(run / "curve.csv")
             ax.plot([r["step"] for r in curve], [r["rolling_return"] for r in curve], color=COLOURS[trainer],
                     alpha=0.8, label=f"{trainer} {init}{level}")

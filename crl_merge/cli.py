@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crl_merge.commands import envs as env_commands
-from crl_merge.commands import train as train_commands
 from crl_merge.dt import cli as dt_commands
 from crl_merge.merge import cli as merge_commands
+from crl_merge.procgen import cli as procgen_commands
+from crl_merge.procgen import env_cli as env_commands
 
-COMMAND_MODULES = [env_commands, train_commands, merge_commands, dt_commands]
+COMMAND_MODULES = [env_commands, procgen_commands, merge_commands, dt_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,12 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from crl_merge.checkpoint import CheckpointError
     from crl_merge.store import StoreError
-    from envs.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, CheckpointError, StoreError) as e:
+    except (ValueError, CheckpointError, StoreError) as e:  # ConfigError is a ValueError
         print(f"crl-merge: error: {e}", file=sys.stderr)
         return 2
 

@@ -8,93 +8,37 @@ them with ``restrict_themes=True`` (one sprite per entity type).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+
+from envs.schema import Config, ConfigError, Option, option
 
 
-class ConfigError(ValueError):
-    """A task or game config is invalid: the message names the key and what is allowed."""
+def _known_sprites(names: tuple) -> str | None:
+    from envs.render import KNOWN_SPRITES  # local import: render imports the configs
+
+    unknown = [n for n in names if n not in KNOWN_SPRITES]
+    return f"unknown sprite(s) {unknown}; known sprites: {sorted(KNOWN_SPRITES)}" if unknown else None
 
 
 def _field(default, kind: str, doc: str, lo=None, hi=None):
-    return field(default=default, metadata={"kind": kind, "lo": lo, "hi": hi, "doc": doc})
-
-
-def _check(cls_name: str, name: str, value: Any, meta: Mapping[str, Any]) -> Any:
-    """Validate one value against its field metadata; return it normalised (lists → tuples)."""
-    kind, lo, hi = meta["kind"], meta["lo"], meta["hi"]
-    where = f"{cls_name}.{name}"
-
-    def in_range(v):
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(f"{where} = {value!r} is out of range: allowed {lo} ≤ value ≤ {hi}")
-
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        in_range(value)
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        in_range(float(value))
-        return float(value)
-    if kind == "int_range":
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
-            raise ConfigError(f"{where} must be a pair of integers [low, high] (both inclusive), got {value!r}")
-        a, b = value
-        if a > b:
-            raise ConfigError(f"{where} = {value!r}: low must not exceed high")
-        in_range(a)
-        in_range(b)
-        return (a, b)
+    """A game-config field; kind ``sprites`` is a non-empty list of Procgen sprite file names."""
     if kind == "sprites":
-        if (not isinstance(value, (list, tuple)) or len(value) == 0
-                or not all(isinstance(v, str) for v in value)):
-            raise ConfigError(f"{where} must be a non-empty list of sprite file names, got {value!r}")
-        from envs.render import KNOWN_SPRITES  # local import: render imports config users
-
-        unknown = [v for v in value if v not in KNOWN_SPRITES]
-        if unknown:
-            raise ConfigError(f"{where}: unknown sprite(s) {unknown}; known sprites: {sorted(KNOWN_SPRITES)}")
-        return tuple(value)
-    raise AssertionError(f"unknown field kind {kind}")
+        return option(default, "list", doc, item=Option("str"), check=_known_sprites)
+    return option(default, kind, doc, lo, hi)
 
 
-class GameConfig:
-    """Mixin for the game config dataclasses: validation and overrides."""
+class GameConfig(Config):
+    """A game's rules as a frozen, validated dataclass (see :mod:`envs.schema`)."""
 
     game: str = ""
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _check(type(self).__name__, f.name, getattr(self, f.name), f.metadata))
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    def with_overrides(self, overrides: Mapping[str, Any], source: str = "overrides"):
-        """A copy with ``overrides`` applied; unknown keys are an error listing the valid ones."""
-        if not isinstance(overrides, Mapping):
-            raise ConfigError(f"{source}: overrides must be a mapping of key: value, got {overrides!r}")
-        unknown = sorted(set(overrides) - set(self.keys()))
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown key(s) {unknown} for game '{self.game}'; valid keys: {self.keys()}")
+    def with_overrides(self, overrides, source: str = "overrides"):
         try:
-            return dataclasses.replace(self, **dict(overrides))
+            return super().with_overrides(overrides, source)
         except ConfigError as e:
-            raise ConfigError(f"{source}: {e}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+            if "unknown key" in str(e):
+                raise ConfigError(f"{e} (game '{self.game}')") from None
+            raise
 
 
 @dataclass(frozen=True)

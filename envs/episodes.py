@@ -1,9 +1,13 @@
-"""Collect exactly N complete episodes from a batched environment, without length bias.
+"""Collect exactly N complete episodes from a batched environment, by one of two rules.
 
-Taking "the first N episodes to finish" over-samples short episodes. Instead every
-environment contributes its first ``ceil(N / num_envs)`` episodes, and the result keeps
-the first N of those in environment-major order: each environment's list is a prefix of
-its own episode sequence, so nothing favours short episodes.
+``per_env`` (the default, unbiased): every environment contributes its first
+``ceil(N / num_envs)`` episodes, and the result keeps the first N of those in
+environment-major order: each environment's list is a prefix of its own episode sequence,
+so nothing favours short episodes.
+
+``thesis``: the first N episodes to finish across all environments, in the order they
+finish (environment order within a step), as the thesis's ``evaluate.py`` counts them.
+Short episodes finish first, so this over-samples them.
 """
 
 from __future__ import annotations
@@ -37,18 +41,27 @@ class EpisodeStats:
         }
 
 
-def collect_episodes(env, policy, episodes: int, progress=None) -> EpisodeStats:
+EPISODE_RULES = ("per_env", "thesis")
+
+
+def collect_episodes(env, policy, episodes: int, rule: str = "per_env", progress=None) -> EpisodeStats:
     """Run ``policy`` ((step index, observations) → actions) on ``env`` until ``episodes``
-    episodes are done.
+    episodes are done, counted by ``rule`` (see the module docstring).
 
     ``env`` is a ``VecGame`` or a ``ProcgenRef``; ``progress(done_so_far)`` is called as
     episodes finish when given.
     """
+    if rule not in EPISODE_RULES:
+        raise ValueError(f"episode rule {rule!r}; allowed: {list(EPISODE_RULES)}")
+    if episodes < 1:
+        raise ValueError(f"episodes must be ≥ 1, got {episodes}")
     per_env = math.ceil(episodes / env.num_envs)
-    found: list[list[tuple[float, int, bool]]] = [[] for _ in range(env.num_envs)]
+    target = episodes if rule == "thesis" else per_env * env.num_envs
+    finishing_order: list[tuple[float, int, bool]] = []  # thesis
+    found: list[list[tuple[float, int, bool]]] = [[] for _ in range(env.num_envs)]  # per_env
     obs = env.reset()
     start, step, counted = time.perf_counter(), 0, 0
-    while counted < per_env * env.num_envs:
+    while counted < target:
         actions = torch.as_tensor(policy(step, obs))
         obs, _, done, info = env.step(actions)
         step += 1
@@ -58,12 +71,16 @@ def collect_episodes(env, policy, episodes: int, progress=None) -> EpisodeStats:
             length = info["episode_length"].cpu()
             complete = info["prev_level_complete"].cpu()
             for i in ended:
-                if len(found[i]) < per_env:
-                    found[i].append((float(ret[i]), int(length[i]), bool(complete[i])))
+                episode = (float(ret[i]), int(length[i]), bool(complete[i]))
+                if rule == "thesis" and counted < episodes:
+                    finishing_order.append(episode)
+                    counted += 1
+                elif rule == "per_env" and len(found[i]) < per_env:
+                    found[i].append(episode)
                     counted += 1
             if progress:
                 progress(min(counted, episodes))
     seconds = time.perf_counter() - start
-    rows = [ep for env_eps in found for ep in env_eps][:episodes]
+    rows = finishing_order if rule == "thesis" else [ep for env_eps in found for ep in env_eps][:episodes]
     return EpisodeStats(returns=np.array([r[0] for r in rows]), lengths=np.array([r[1] for r in rows]),
                         completed=np.array([r[2] for r in rows]), frames=step * env.num_envs, seconds=seconds)

@@ -13,8 +13,8 @@ import yaml
 from crl_merge.dt.pipeline import run_suite
 from crl_merge.dt.suite import load_suite
 from crl_merge.store import RunStore
-from envs.mujoco.actor import SquashedGaussianActor, save_actor
-from envs.mujoco.behaviour import publish
+from crl_merge.dt.behaviour_actor import SquashedGaussianActor, save_actor
+from crl_merge.dt.behaviour import publish
 from envs.mujoco.tasks import TASKS
 
 SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "mujoco_dt.yaml"

@@ -12,7 +12,8 @@ import yaml
 
 from crl_merge.dt.surgery import (layer_units, merge_into, merged_models, multitask_size, perturb_attention,
                                   shared_fraction)
-from crl_merge.dt.suite import SuiteError, load_suite
+from crl_merge.dt.suite import load_suite
+from envs.schema import ConfigError
 from crl_merge.models import DecisionTransformer, DTConfig
 
 SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "mujoco_dt.yaml"
@@ -40,29 +41,29 @@ def _write(tmp_path, mutate) -> Path:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda r: r["envs"].append("ant"), r"envs\[3\] is 'ant'; allowed: \['hopper', 'halfcheetah', 'walker2d'\]"),
-    (lambda r: r["train"].update(stepz=1), r"unknown key train.stepz; allowed keys of train"),
-    (lambda r: r["model"].pop("context"), r"missing key model.context"),
+    (lambda r: r["train"].update(stepz=1), r"train: unknown key\(s\) \['stepz'\]; valid keys: \['batch_size'"),
+    (lambda r: r["model"].pop("context"), r"model: missing key\(s\) \['context'\]"),
     (lambda r: r["experiments"]["single_layer"].update(dataset="random"),
      r"experiments.single_layer.dataset is 'random'; allowed: \['expert', 'medium', 'medium-replay', 'medium-expert'\]"),
     (lambda r: r["experiments"]["multitask"].update(inits=["chibit"]), r"inits\[0\] is 'chibit'; allowed"),
     (lambda r: r["presets"]["quick"]["experiments"]["attention_interpolation"].update(lambdas=[0.5, 2]),
-     r"lambdas\[1\] is 2"),
+     r"lambdas\[1\] = 2.0 is out of range: allowed 0.0 ≤ value ≤ 1.0"),
     (lambda r: r["train"].update(steps="many"), r"train.steps must be an integer, got 'many'"),
     (lambda r: r["seeds"].update(init=[0]), r"seeds.init needs one seed per env"),
-    (lambda r: r["presets"]["quick"].update(train={"batch_size": 0}), r"batch_size must be a positive integer"),
-    (lambda r: r["presets"].update(huge={}), r"presets is 'huge'; allowed: \['smoke', 'quick', 'paper'\]"),
+    (lambda r: r["presets"]["quick"].update(train={"batch_size": 0}), r"train.batch_size = 0 is out of range: allowed value ≥ 1"),
+    (lambda r: r["presets"].update(huge={}), r"presets: unknown preset\(s\) \['huge'\]; valid presets: \['smoke', 'quick', 'paper'\]"),
 ])
 def test_errors_name_file_key_and_allowed_values(tmp_path, mutate, message):
     path = _write(tmp_path, mutate)
-    with pytest.raises(SuiteError, match=message) as err:
+    with pytest.raises(ConfigError, match=message) as err:
         load_suite(path, "quick")
     assert str(path) in str(err.value)
 
 
 def test_unknown_preset_and_missing_file(tmp_path):
-    with pytest.raises(SuiteError, match=r"unknown preset 'fast'; allowed: \['smoke', 'quick', 'paper'\]"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'fast'; allowed: \['smoke', 'quick', 'paper'\]"):
         load_suite(SUITE, "fast")
-    with pytest.raises(SuiteError, match="no such suite file"):
+    with pytest.raises(ConfigError, match="none.yaml does not exist"):
         load_suite(tmp_path / "none.yaml", "quick")
 
 

@@ -22,14 +22,16 @@ def run(*argv):
 
 @pytest.fixture
 def checkpoints(tmp_path):
-    """A: an actor; B: a permuted copy of A; C: another actor; D: a Decision Transformer."""
+    """A: an actor; B: a permuted copy of A; C: another actor; D: a Decision Transformer;
+    F: a Fruitbot actor."""
     actor = random_actor(0)
     spec = spec_for(actor)
     copy = random_actor(0)
     copy.load_state_dict(apply_permutation(spec, random_permutation(spec, 1), actor.state_dict()))
-    paths = {name: tmp_path / f"{name}.safetensors" for name in "ABCD"}
-    for name, model in zip("ABCD", (actor, copy, random_actor(2), random_dt(0))):
-        save_model(paths[name], model, task="starpilot/dodge" if name != "D" else "hopper")
+    paths = {name: tmp_path / f"{name}.safetensors" for name in "ABCDF"}
+    tasks = {"D": "hopper", "F": "fruitbot/fruits"}
+    for name, model in zip("ABCDF", (actor, copy, random_actor(2), random_dt(0), random_actor(3))):
+        save_model(paths[name], model, task=tasks.get(name, "starpilot/dodge"))
     return paths
 
 
@@ -51,14 +53,14 @@ def test_rebasin_of_a_permuted_copy_writes_back_the_original_with_provenance(che
 
 
 @pytest.mark.parametrize("method, extra", [
-    ("average", []), ("interpolate", ["--alpha", "0.5"]), ("task-arithmetic", ["--base", "C", "--scale", "0.5"]),
+    ("average", []), ("average", ["--alpha", "0.5"]), ("task_arithmetic", ["--base", "C", "--scale", "0.5"]),
     ("ties", ["--base", "C", "--density", "1", "--scale", "0.5"]),
 ])
 def test_methods_on_two_checkpoints(checkpoints, tmp_path, method, extra):
     """With these settings every method gives the plain mean of A and C (TIES with density 1
     and C as the base: one task vector, A − C, half of it added to C)."""
     extra = [str(checkpoints[x]) if x in checkpoints else x for x in extra]
-    second = "C" if method in ("average", "interpolate") else None
+    second = "C" if method == "average" else None
     sources = [checkpoints["A"]] + ([checkpoints[second]] if second else [])
     out = tmp_path / f"{method}.safetensors"
     run(method, *sources, *extra, "-o", out)
@@ -72,7 +74,7 @@ def test_methods_on_two_checkpoints(checkpoints, tmp_path, method, extra):
 
 def test_a_subset_is_recorded_and_respected(checkpoints, tmp_path):
     out = tmp_path / "conv3.safetensors"
-    run("interpolate", checkpoints["A"], checkpoints["C"], "--subset", "conv3", "--alpha", "0", "-o", out)
+    run("average", checkpoints["A"], checkpoints["C"], "--subset", "conv3", "--alpha", "0", "-o", out)
     merged, meta = load_model(out)
     a, _ = load_model(checkpoints["A"])
     c, _ = load_model(checkpoints["C"])
@@ -81,13 +83,15 @@ def test_a_subset_is_recorded_and_respected(checkpoints, tmp_path):
 
 
 @pytest.mark.parametrize("argv, error, message", [
-    (["interpolate", "A", "C", "--alpha", "1.5"], ValueError, r"alpha must be a number in \[0, 1\], got 1.5"),
-    (["interpolate", "A", "D"], ValueError, "different architectures: .*A.safetensors is nature_cnn"),
-    (["rebasin", "A", "B", "C"], ValueError, "exactly two checkpoints"),
-    (["average", "A", "C", "--alpha", "0.3"], ValueError, "--alpha applies to interpolate and rebasin"),
-    (["task-arithmetic", "A"], ValueError, "--base is needed"),
-    (["interpolate", "A", "C", "--subset", "attention"], ValueError, "'attention' matches no parameter"),
-    (["interpolate", "A", "missing"], CheckpointError, "sidecar missing"),
+    (["average", "A", "C", "--alpha", "1.5"], ValueError, r"alpha must be a number in \[0, 1\], got 1.5"),
+    (["average", "A", "D"], ValueError, "different architectures: .*A.safetensors is nature_cnn"),
+    (["rebasin", "A", "B", "C"], ValueError, "exactly two models"),
+    (["average", "A", "B", "C", "--alpha", "0.3"], ValueError, "alpha weighs the first of two models"),
+    (["ties", "A", "C", "--alpha", "0.3", "--base", "B"], ValueError, "alpha applies to"),
+    (["task_arithmetic", "A"], ValueError, "a base model is needed"),
+    (["average", "A", "C", "--subset", "attention"], ValueError, "'attention' matches no parameter"),
+    (["average", "A", "missing"], CheckpointError, "sidecar missing"),
+    (["average", "A", "F"], ValueError, "different games"),
 ])
 def test_bad_input_is_refused_with_a_clear_error(checkpoints, tmp_path, argv, error, message):
     argv = [str(checkpoints[x]) if x in checkpoints else x for x in argv]
@@ -95,3 +99,19 @@ def test_bad_input_is_refused_with_a_clear_error(checkpoints, tmp_path, argv, er
     with pytest.raises(error, match=message):
         run(*argv, "-o", tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_an_existing_output_or_a_source_is_never_overwritten(checkpoints, tmp_path):
+    """``-o`` onto a source, or onto an existing file without ``--force``, is refused and
+    leaves the files as they were; ``--force`` overwrites a file that is not a source."""
+    before = checkpoints["A"].read_bytes()
+    with pytest.raises(ValueError, match="is one of the checkpoints being merged"):
+        run("average", checkpoints["A"], checkpoints["C"], "--force", "-o", checkpoints["A"])
+    out = tmp_path / "out.safetensors"
+    run("average", checkpoints["A"], checkpoints["C"], "-o", out)
+    first = out.read_bytes()
+    with pytest.raises(ValueError, match="exists; give another path, or --force"):
+        run("average", checkpoints["A"], checkpoints["C"], "--alpha", "0.2", "-o", out)
+    assert out.read_bytes() == first and checkpoints["A"].read_bytes() == before
+    run("average", checkpoints["A"], checkpoints["C"], "--alpha", "0.2", "--force", "-o", out)
+    assert out.read_bytes() != first

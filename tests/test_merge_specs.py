@@ -7,10 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from merge_helpers import dt_batch, frames, random_actor, random_dt
 
-from crl_merge.merge import (PermutationSpec, apply_permutation, decision_transformer_spec, identity_permutation,
-                             nature_cnn_spec, random_permutation, spec_for)
+from crl_merge.merge import PermutationSpec, apply_permutation, identity_permutation, random_permutation, spec_for
 from crl_merge.merge.specs import check_permutation
-from crl_merge.models import DTConfig, make_actor
+from crl_merge.models import DecisionTransformer, DTConfig, make_actor
 
 SEEDS = st.integers(0, 2**16)
 
@@ -48,7 +47,7 @@ def test_permuted_decision_transformer_computes_the_same_function(model_seed, pe
 
 
 def test_nature_cnn_spec_moves_fc_columns_in_blocks_of_conv3_channels():
-    spec = nature_cnn_spec()
+    spec = spec_for({"name": "nature_cnn", "out_dim": 15})
     perm = identity_permutation(spec)
     perm["conv3"] = torch.arange(64).roll(1)  # channel i of the result is channel i - 1
     fc = apply_permutation(spec, perm, make_actor(0).state_dict())["fc.weight"]
@@ -58,7 +57,7 @@ def test_nature_cnn_spec_moves_fc_columns_in_blocks_of_conv3_channels():
 
 
 def test_decision_transformer_spec_ties_query_key_and_value_output():
-    spec = decision_transformer_spec(DTConfig(envs={"hopper": (11, 3)}, n_layer=1, n_head=2, n_embd=8))
+    spec = spec_for(DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=1, n_head=2, n_embd=8)))
     block = "transformer.blocks.0.attn"
     assert spec.axes[f"{block}.q.weight"][0] == spec.axes[f"{block}.k.weight"][0] == ("blocks.0.qk", "blocks.0.heads")
     assert spec.axes[f"{block}.v.weight"][0] == spec.axes[f"{block}.o.weight"][1] == ("blocks.0.vo", "blocks.0.heads")
@@ -67,7 +66,7 @@ def test_decision_transformer_spec_ties_query_key_and_value_output():
 
 
 def test_random_permutations_keep_units_within_their_heads():
-    spec = decision_transformer_spec(DTConfig(envs={"hopper": (11, 3)}, n_layer=1, n_head=4, n_embd=16))
+    spec = spec_for(DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=1, n_head=4, n_embd=16)))
     perm = random_permutation(spec, 0)
     assert torch.equal(perm["blocks.0.qk"] // 4, torch.arange(16) // 4)
     check_permutation(spec, perm)
@@ -83,7 +82,7 @@ def test_spec_for_a_multi_environment_dt_covers_every_environment():
 @pytest.mark.parametrize("records, message", [
     ([], "at least one"),
     ([{"name": "nature_cnn", "out_dim": 15}, {"name": "decision_transformer", "config": {}}], "different architectures"),
-    ([{"name": "mlp"}], "no permutation spec"),
+    ([{"name": "mlp"}], "unknown architecture .mlp.; known"),
 ])
 def test_spec_for_rejects_unknown_or_mixed_architectures(records, message):
     with pytest.raises(ValueError, match=message):
@@ -108,7 +107,7 @@ def test_malformed_specs_are_rejected(sizes, axes, nested, message):
 
 
 def test_invalid_permutations_and_foreign_state_dicts_are_rejected():
-    spec = nature_cnn_spec()
+    spec = spec_for({"name": "nature_cnn", "out_dim": 15})
     state = make_actor(0).state_dict()
     perm = identity_permutation(spec)
     with pytest.raises(ValueError, match="not a permutation"):

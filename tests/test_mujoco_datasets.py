@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from envs.mujoco.actor import SquashedGaussianActor, load_actor, save_actor
-from envs.mujoco.behaviour import choose_snapshots, load_policy_set, medium_target, publish, read_snapshots
+from crl_merge.dt.behaviour_actor import SquashedGaussianActor, load_actor, save_actor
+from crl_merge.dt.behaviour import choose_snapshots, load_policy_set, medium_target, publish, read_snapshots
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import (DatasetError, OfflineDataset, concatenate, load_d4rl_hdf5, load_dataset,
                                   load_minari, write_d4rl_hdf5)
-from envs.mujoco.generate import dataset_path, ensure_dataset, generate
+from crl_merge.dt.datasets import dataset_path, ensure_dataset, generate
 from envs.mujoco.tasks import TASKS, get_task, normalized_score
 
 

@@ -16,9 +16,10 @@ import yaml
 
 from crl_merge.checkpoint import load_checkpoint
 from crl_merge.cli import main
-from crl_merge.experiments import merge_jobs
-from crl_merge.registry import load_suite
-from crl_merge.report import MAIN_COLUMNS
+from crl_merge.procgen import layout
+from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.report import MAIN_COLUMNS
+from crl_merge.procgen.suite import load_suite
 
 
 def finished_artifacts_are_intact(store: Path) -> int:
@@ -43,21 +44,19 @@ def finished_artifacts_are_intact(store: Path) -> int:
 def test_smoke_preset_end_to_end(tmp_path, suite_name):
     args = ["run", suite_name, "--preset", "smoke", "--device", "cpu", "--store", str(tmp_path / "runs"),
             "--results", str(tmp_path / "results")]
-    started = time.perf_counter()
     assert main(args) == 0
-    first = time.perf_counter() - started
-    suite = load_suite(suite_name)
-    for job in suite.grid("smoke"):
-        run = tmp_path / "runs" / suite_name / "smoke" / "train" / job.task_key / job.seed_name
+    suite = load_suite(suite_name, "smoke")
+    for job in suite.grid():
+        run = tmp_path / "runs" / Path(*layout.training_parts(suite, job))
         assert (run / "actor.safetensors").is_file() and (run / "curve.csv").is_file()
         for task in suite.tasks:
-            record = json.loads((run / f"eval-{task}.json").read_text())
+            record = json.loads((run / f"{layout.evaluation(task)}.json").read_text())
             assert record["episodes"] == len(record["returns"]) == 8  # smoke: episodes = cross_episodes = 8
 
     out = tmp_path / "results" / suite_name / "smoke"
     board = pd.read_csv(out / "leaderboard.csv")
     assert list(board.columns) == MAIN_COLUMNS
-    merges = {f"{r}/{m.row_id}" for r, m, _, _ in merge_jobs(suite, "smoke")}
+    merges = {f"{r}/{m.row_id}" for r, m, _, _ in merge_jobs(suite)}
     assert {"same_init/average-a0.5", "diff_init/rebasin-a0.25-ba", "same_init/ties-d0.2-s1",
             "diff_init/fisher", "same_init/ensemble"} <= merges
     assert set(board.row) == {"upper_bound", "random", *(f"on_super/{t}" for t in suite.sub_tasks), *merges}
@@ -72,17 +71,20 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
     for figure in ("alpha.png", "curves.png", "cross_eval.png"):
         assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
 
-    started = time.perf_counter()
+    manifests = {m: m.read_text() for m in (tmp_path / "runs").rglob("manifest.json")}
+    files = {f: f.stat().st_mtime_ns for f in (tmp_path / "runs").rglob("*") if f.is_file()}
     assert main(args) == 0  # finished: no training, no evaluation, the same leaderboard
-    assert time.perf_counter() - started < first / 3
+    assert {m: m.read_text() for m in manifests} == manifests  # nothing recorded anew
+    assert {f: f.stat().st_mtime_ns for f in files} == files  # nothing rewritten
     assert pd.read_csv(out / "leaderboard.csv").equals(board)
 
 
 def test_sigkill_mid_training_then_resume(tmp_path):
     suite = yaml.safe_load(open("benchmarks/starpilot.yaml"))
-    del suite["merge"], suite["reference"]  # training and its resume are what this test is about
-    suite["presets"]["quick"] = {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256,
-                                 "episodes": 8, "cross_episodes": 8, "num_envs": 4,
+    del suite["reference"]  # training and its resume are what this test is about: one merge only
+    suite["merge"]["methods"] = [{"method": "average"}]
+    suite["presets"]["quick"] = {"training": {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256},
+                                 "evaluation": {"episodes": 8, "cross_episodes": 8, "num_envs": 4},
                                  "ppo": {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1}}
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text(yaml.safe_dump(suite))
@@ -112,5 +114,6 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     assert "resuming from the checkpoint" in resumed.stderr
     assert "train super00: 2,560/2,560 already trained" in resumed.stderr
     assert (super_run / "actor.safetensors").stat().st_mtime_ns == finished_actor  # not redone
-    assert finished_artifacts_are_intact(store) == 3 * (3 + 3) + 3
+    # 3 models × (actor, critic, curve, 3 evaluations) + the random agent's 3 + one merge's actor and evaluation
+    assert finished_artifacts_are_intact(store) == 3 * (3 + 3) + 3 + 2
     assert not list(store.rglob("resume.safetensors"))

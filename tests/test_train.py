@@ -13,23 +13,24 @@ from gymnasium import spaces
 
 import envs
 from crl_merge.checkpoint import load_model
-from crl_merge.models import make_actor, make_critic
+from crl_merge.models import POLICY_LAYOUTS, make_actor, make_actor_critic
 from crl_merge.store import RunStore
-from crl_merge.train import PPOConfig, train_run, training_spec
-from crl_merge.train.curve import read_curve
-from crl_merge.train.ppo_fast import gae_advantages, ppo_loss
-from crl_merge.train.ppo_sb3 import actor_critic_from_policy, copy_into_policy
+from crl_merge.procgen.ppo import PPOConfig, train_run, training_spec
+from crl_merge.procgen.ppo.curve import read_curve
+from crl_merge.procgen.ppo.fast import gae_advantages, ppo_loss
+from crl_merge.procgen.ppo.sb3 import actor_critic_from_policy, copy_into_policy
 from envs.adapters.sb3 import SB3VecEnv
 
 TINY = PPOConfig.from_mapping({"n_envs": 4, "n_steps": 32, "batch_size": 64, "n_epochs": 1}, "test")
 
 
-def sb3_ppo(ppo: PPOConfig, seed=0):
+def sb3_ppo(ppo: PPOConfig, layout: str, seed=0):
     venv = SB3VecEnv(envs.make("starpilot/shoot", num_envs=ppo.n_envs, seed=0))
     return PPO("CnnPolicy", venv, learning_rate=ppo.learning_rate, n_steps=ppo.n_steps, batch_size=ppo.batch_size,
                n_epochs=ppo.n_epochs, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_range,
                ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, max_grad_norm=ppo.max_grad_norm, seed=seed, device="cpu",
-               policy_kwargs={"share_features_extractor": False, "optimizer_kwargs": {"eps": ppo.adam_eps}})
+               policy_kwargs={"share_features_extractor": layout == "shared",
+                              "optimizer_kwargs": {"eps": ppo.adam_eps}})
 
 
 def test_gae_matches_sb3_rollout_buffer():
@@ -47,54 +48,71 @@ def test_gae_matches_sb3_rollout_buffer():
     assert np.allclose(ours.numpy(), buffer.advantages, atol=1e-5)
 
 
-def test_sb3_policy_starts_from_our_weights_and_converts_back():
-    model = sb3_ppo(TINY)
-    actor, critic = make_actor(7), make_critic(7)
-    copy_into_policy(model.policy, actor, critic)
+@pytest.mark.parametrize("layout", POLICY_LAYOUTS)
+def test_sb3_policy_starts_from_our_weights_and_converts_back(layout):
+    model = sb3_ppo(TINY, layout)
+    ours = make_actor_critic(layout, 7)
+    copy_into_policy(model.policy, ours)
     obs = envs.make("starpilot/shoot", num_envs=3).reset()
     sb3_obs = obs.permute(0, 3, 1, 2).float()  # what VecTransposeImage hands SB3 (it scales by 255 itself)
     with torch.no_grad():
-        logits = model.policy.get_distribution(sb3_obs).distribution.logits
-        assert torch.allclose(torch.log_softmax(actor(obs), 1), logits, atol=1e-5)
-        assert torch.allclose(critic(obs), model.policy.predict_values(sb3_obs), atol=1e-5)
-    back_actor, back_critic = actor_critic_from_policy(model.policy)
-    assert all(torch.equal(a, b) for a, b in zip(back_actor.state_dict().values(), actor.state_dict().values()))
+        logits, values = ours(obs)
+        assert torch.allclose(torch.log_softmax(logits, 1), model.policy.get_distribution(sb3_obs).distribution.logits,
+                              atol=1e-5)
+        assert torch.allclose(values, model.policy.predict_values(sb3_obs).squeeze(1), atol=1e-5)
+        # the saved networks play alone: the actor's logits, the critic's value
+        assert torch.allclose(ours.actor(obs), logits) and torch.allclose(ours.critic_network()(obs)[:, 0], values)
+    back = actor_critic_from_policy(model.policy, layout)
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), ours.state_dict().values()))
 
 
-def test_fast_update_equals_sb3_update():
+def test_shared_layout_is_one_trunk_and_its_actor_is_the_separate_layouts():
+    shared, separate = make_actor_critic("shared", 3), make_actor_critic("separate", 3)
+    trunk = [n for n, _ in shared.named_parameters() if not n.startswith(("actor.head", "value_net"))]
+    assert len(trunk) == 8 and sum(p.numel() for p in shared.parameters()) < sum(p.numel() for p in separate.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(shared.actor.state_dict().values(), make_actor(3).state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(separate.actor.state_dict().values(),
+                                                 shared.actor.state_dict().values()))
+
+
+@pytest.mark.parametrize("layout", POLICY_LAYOUTS)
+def test_fast_update_equals_sb3_update(layout):
     """One SB3 rollout + update (one minibatch); the same data through our loss, Adam and
-    clipping gives the same new weights."""
+    clipping gives the same new weights, in both policy layouts."""
     ppo = PPOConfig.from_mapping({"n_envs": 4, "n_steps": 8, "batch_size": 32, "n_epochs": 1}, "test")
-    model = sb3_ppo(ppo)
-    actor, critic = make_actor(0), make_critic(0)
-    copy_into_policy(model.policy, actor, critic)
+    model = sb3_ppo(ppo, layout)
+    ours = make_actor_critic(layout, 0)
+    copy_into_policy(model.policy, ours)
     model.learn(total_timesteps=32)
     buf = model.rollout_buffer
     obs = torch.as_tensor(buf.observations.reshape(-1, 3, 64, 64)).permute(0, 2, 3, 1).to(torch.uint8)
     actions = torch.as_tensor(buf.actions.reshape(-1)).long()
     old_logp, adv, ret = (torch.as_tensor(x.reshape(-1)) for x in (buf.log_probs, buf.advantages, buf.returns))
-    params = list(actor.parameters()) + list(critic.parameters())
+    params = list(ours.parameters())
     optimizer = torch.optim.Adam(params, lr=ppo.learning_rate, eps=ppo.adam_eps)
-    loss, _ = ppo_loss(actor, critic, obs, actions, old_logp, adv, ret, ppo)
+    loss, _ = ppo_loss(ours, obs, actions, old_logp, adv, ret, ppo)
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm)
     optimizer.step()
-    sb3_actor, sb3_critic = actor_critic_from_policy(model.policy)
-    for ours, theirs in ((actor, sb3_actor), (critic, sb3_critic)):
-        for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-            assert torch.allclose(a, b, atol=1e-6), name
-    assert not torch.equal(actor.conv1.weight, make_actor(0).conv1.weight)  # it did move
+    theirs = actor_critic_from_policy(model.policy, layout)
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert not torch.equal(ours.actor.conv1.weight, make_actor(0).conv1.weight)  # it did move
 
 
-@pytest.mark.parametrize("trainer", ["fast", "sb3"])
-def test_trainers_write_the_same_artifacts(tmp_path, trainer):
+@pytest.mark.parametrize("trainer, layout", [("fast", "shared"), ("sb3", "shared"), ("fast", "separate")])
+def test_trainers_write_the_same_artifacts(tmp_path, trainer, layout):
     task = envs.get_task("starpilot/shoot")
-    run = RunStore(tmp_path).run("t", spec=training_spec(task, TINY, 256, 0, 0, trainer))
-    assert train_run(run, task, TINY, 256, 0, 0, trainer=trainer)
+    run = RunStore(tmp_path).run("t", spec=training_spec(task, TINY, 256, 0, 0, trainer, layout))
+    assert train_run(run, task, TINY, 256, 0, 0, trainer=trainer, policy=layout)
     actor, meta = load_model(run.path / "actor")
     assert meta["steps"] == 256 and meta["trainer"] == trainer and meta["role"] == "actor"
-    assert load_model(run.path / "critic")[0].out_dim == 1
+    assert meta["policy"] == layout
+    critic = load_model(run.path / "critic")[0]
+    assert critic.out_dim == 1
+    shares_trunk = torch.equal(critic.fc.weight, actor.fc.weight)
+    assert shares_trunk == (layout == "shared")
     rows = read_curve(run.path / "curve.csv")
     assert [r["step"] for r in rows] == [128, 256]
     assert list((run.path / "tensorboard").glob("events.out.tfevents.*"))

@@ -17,23 +17,24 @@ from rich.console import Console
 from rich.table import Table
 
 from crl_merge.progress import progress_bars
+from crl_merge.suite_files import project_path
 
-DEFAULT_SUITE = "benchmarks/mujoco_dt.yaml"
-DEFAULT_POLICIES = "envs/mujoco/policies"
+DEFAULT_SUITE = "benchmarks/mujoco_dt.yaml"  # found from any folder (suite_files.suite_path)
+DEFAULT_POLICIES = "crl_merge/dt/policies"  # the committed ones, found from any folder (project_path)
 
 
 def _device(name: str, threads: int) -> str:
     """The torch device for ``--device``, with ``threads`` CPU threads for torch."""
     import torch
 
-    from crl_merge.experiments import resolve_device
+    from crl_merge.device import resolve_device
 
     torch.set_num_threads(threads)
     return resolve_device(name)
 
 
 def _policies(args) -> int:
-    from envs.mujoco.behaviour import SACConfig, publish, train_behaviour
+    from crl_merge.dt.behaviour import SACConfig, publish, train_behaviour
     from envs.mujoco.tasks import get_task
 
     console = Console(stderr=True)
@@ -43,7 +44,7 @@ def _policies(args) -> int:
         if not args.publish_only:
             config = SACConfig(batch_size=args.batch_size, hidden=tuple(args.hidden))
             train_behaviour(task, folder, args.steps, seed=args.seed, config=config, log=console.print)
-        published = publish(task, folder, args.policies, medium_score=args.medium_score)
+        published = publish(task, folder, project_path(args.policies), medium_score=args.medium_score)
         console.print(f"published {task.name}'s behaviour policies to {published}")
     return 0
 
@@ -58,7 +59,7 @@ def _task_name(name: str) -> str:
 
 def _datasets(args) -> int:
     from envs.mujoco.datasets import load_d4rl_hdf5
-    from envs.mujoco.generate import ensure_dataset
+    from crl_merge.dt.datasets import ensure_dataset
     from envs.mujoco.tasks import TASKS, get_task
 
     table = Table(title=f"datasets ({args.rows:,} rows, seed {args.seed})")
@@ -68,7 +69,7 @@ def _datasets(args) -> int:
         for name in args.tasks or sorted(TASKS):
             for kind in args.kinds:
                 job = bars.add_task(f"{name}-{kind}", total=args.rows)
-                path = ensure_dataset(args.root, name, kind, args.rows, args.seed, args.policies,
+                path = ensure_dataset(args.root, name, kind, args.rows, args.seed, project_path(args.policies),
                                       progress=lambda n, total: bars.update(job, completed=n))
                 s = load_d4rl_hdf5(path).summary()
                 table.add_row(f"{name}-{kind}", str(path), f"{s['steps']:,}", str(s["episodes"]),
@@ -115,7 +116,8 @@ def _run(args) -> int:
 def add_commands(subparsers) -> None:
     """Add the ``dt-*`` subcommands to the ``crl-merge`` parser's subparsers."""
     from crl_merge.dt.experiments import EXPERIMENTS
-    from crl_merge.dt.suite import INITS, PRESETS
+    from crl_merge.dt.suite import INITS
+    from crl_merge.suite_files import PRESET_NAMES
     from envs.mujoco.tasks import DATASET_KINDS, TASKS
 
     p = subparsers.add_parser("dt-policies", help="train SAC behaviour policies and publish expert/medium snapshots")
@@ -145,7 +147,7 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("dt-train", help="train (or load) one single-task DT of a suite and evaluate it")
     p.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
-    p.add_argument("--preset", default="quick", choices=PRESETS)
+    p.add_argument("--preset", default="quick", choices=PRESET_NAMES)
     p.add_argument("--env", required=True, choices=sorted(TASKS))
     p.add_argument("--dataset", required=True, choices=DATASET_KINDS)
     p.add_argument("--init", default="independent", choices=[i for i in INITS if i != "cotrained"])
@@ -158,7 +160,7 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("dt-run", help="run the DT merging suite (resumable) and write its tables and figures")
     p.add_argument("suite", nargs="?", default=DEFAULT_SUITE)
-    p.add_argument("--preset", default="quick", choices=PRESETS)
+    p.add_argument("--preset", default="quick", choices=PRESET_NAMES)
     p.add_argument("--only", nargs="+", choices=list(EXPERIMENTS), help="run only these experiments")
     p.add_argument("--store", default="runs")
     p.add_argument("--results", default=None, help="report folder (default: results/dt/PRESET)")

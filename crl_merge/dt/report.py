@@ -18,7 +18,7 @@ from crl_merge.dt import paper
 from crl_merge.dt.experiments.mff import configurations
 from crl_merge.dt.experiments.multitask import METHODS, group_members, group_name
 from crl_merge.files import atomic_write_bytes, atomic_write_text
-from crl_merge.report import markdown_table
+from crl_merge.tables import markdown_table
 from crl_merge.dt.surgery import PERTURBATIONS
 
 DASH = "—"

@@ -25,25 +25,21 @@ from crl_merge.dt.data import SequenceSampler
 from crl_merge.merge import select
 from crl_merge.models import DecisionTransformer
 from crl_merge.store import Run
-from crl_merge.train.resume import pack_training_state, unpack_training_state
+from crl_merge.training_state import pack_training_state, unpack_training_state
+from envs.schema import Config, option
 
 RESUME, MODEL, CURVE = "resume", "model", "curve"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    steps: int
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-4
-    warmup_steps: int = 10_000
-    grad_clip: float = 0.25
-    checkpoint_every: int = 1_000
-
-    def __post_init__(self):
-        for key in ("steps", "batch_size", "warmup_steps", "checkpoint_every"):
-            if getattr(self, key) < (0 if key == "steps" else 1):
-                raise ValueError(f"training {key} must be a positive integer, got {getattr(self, key)!r}")
+class TrainConfig(Config):
+    steps: int = option(100_000, "int", "gradient steps", 0)
+    batch_size: int = option(64, "int", "context windows per step", 1)
+    learning_rate: float = option(1e-4, "float", "AdamW step size", 0.0, 1.0)
+    weight_decay: float = option(1e-4, "float", "AdamW weight decay", 0.0, 1.0)
+    warmup_steps: int = option(10_000, "int", "linear learning-rate warm-up", 1)
+    grad_clip: float = option(0.25, "float", "global gradient-norm clip", 0.0)
+    checkpoint_every: int = option(1_000, "int", "steps between resume checkpoints", 1)
 
 
 def action_loss(model: DecisionTransformer, env: str, batch) -> torch.Tensor:

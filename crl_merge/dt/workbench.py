@@ -28,7 +28,7 @@ from crl_merge.dt.train import TrainConfig, train
 from crl_merge.models import DecisionTransformer
 from crl_merge.store import Run, RunStore
 from envs.mujoco.datasets import OfflineDataset, load_d4rl_hdf5, read_metadata
-from envs.mujoco.generate import ensure_dataset
+from crl_merge.dt.datasets import ensure_dataset
 from envs.mujoco.tasks import get_task
 
 StateDict = dict[str, torch.Tensor]

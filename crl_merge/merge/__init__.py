@@ -11,8 +11,9 @@ from crl_merge.merge.diagnostics import barrier, interpolation_path, l2_distance
 from crl_merge.merge.ensemble import LogitEnsemble
 from crl_merge.merge.fisher import diagonal_fisher, dt_diagonal_fisher
 from crl_merge.merge.operators import average, fisher_merge, interpolate, rebasin_merge, task_arithmetic, ties_merge
-from crl_merge.merge.specs import (Permutation, PermutationSpec, apply_permutation, decision_transformer_spec,
-                                   identity_permutation, nature_cnn_spec, random_permutation, spec_for)
+from crl_merge.merge.methods import DIRECTIONS, MERGE_METHODS, WEIGHTS_ONLY, MergeMethodInfo, merge_weights
+from crl_merge.merge.specs import (Permutation, PermutationSpec, apply_permutation, identity_permutation,
+                                   random_permutation, spec_for)
 from crl_merge.merge.subsets import parameter_groups, select
 from crl_merge.merge.weight_matching import Alignment, align, weight_matching
 
@@ -20,6 +21,7 @@ __all__ = [
     "activation_matching", "barrier", "interpolation_path", "l2_distance", "layer_distances", "LogitEnsemble",
     "diagonal_fisher", "dt_diagonal_fisher", "average", "fisher_merge", "interpolate", "rebasin_merge",
     "task_arithmetic", "ties_merge", "Permutation", "PermutationSpec", "apply_permutation",
-    "decision_transformer_spec", "identity_permutation", "nature_cnn_spec", "random_permutation", "spec_for",
+    "identity_permutation", "random_permutation", "spec_for", "MERGE_METHODS", "MergeMethodInfo", "WEIGHTS_ONLY",
+    "DIRECTIONS", "merge_weights",
     "parameter_groups", "select", "Alignment", "align", "weight_matching",
 ]

@@ -42,7 +42,7 @@ def interpolation_path(a: StateDict, b: StateDict, evaluate_fn: Callable[[StateD
 
     ``evaluate_fn`` maps a state dict to a number, e.g. a mean return::
 
-        from crl_merge.evaluate import evaluate
+        from crl_merge.procgen.evaluate import evaluate
         from crl_merge.models import make_actor
 
         def mean_return(state_dict):

@@ -12,11 +12,13 @@ these convolutions and for attention.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from crl_merge.models import DecisionTransformer, NatureCNN
+if TYPE_CHECKING:  # type names only: merge builds on models, not the reverse
+    from crl_merge.models import DecisionTransformer, NatureCNN
 
 
 def diagonal_fisher(actor: NatureCNN, obs: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:

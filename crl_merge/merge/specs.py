@@ -24,12 +24,12 @@ A permutation value is a ``dict`` from permutation name to a long tensor ``p`` o
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from crl_merge.models import DecisionTransformer, DTConfig, NatureCNN, architecture_of
+from crl_merge.models import architecture
 
 Permutation = dict[str, torch.Tensor]
 AxisEntry = None | str | tuple[str, ...]
@@ -169,83 +169,14 @@ def apply_permutation(spec: PermutationSpec, perm: Permutation,
     return {k: permute_parameter(spec, perm, k, v).clone() for k, v in state_dict.items()}
 
 
-def _linear(name: str, p_in: AxisEntry, p_out: AxisEntry) -> dict:
-    """``weight`` is ``[out, in, …]`` for Linear and Conv2d alike."""
-    return {f"{name}.weight": (p_out, p_in), f"{name}.bias": (p_out,)}
-
-
-def _layer_norm(name: str, p: str) -> dict:
-    return {f"{name}.weight": (p,), f"{name}.bias": (p,)}
-
-
-def nature_cnn_spec() -> PermutationSpec:
-    """Channels of each conv and units of ``fc``; the head's outputs (actions) stay put.
-    ``fc`` reads conv3's channels in blocks of 16 (see the module docstring)."""
-    with torch.device("meta"):
-        model = NatureCNN(out_dim=1)
-    return PermutationSpec.build(
-        sizes={"conv1": model.conv1.out_channels, "conv2": model.conv2.out_channels,
-               "conv3": model.conv3.out_channels, "fc": model.fc.out_features},
-        axes={**_linear("conv1", None, "conv1"), **_linear("conv2", "conv1", "conv2"),
-              **_linear("conv3", "conv2", "conv3"), **_linear("fc", "conv3", "fc"), **_linear("head", "fc", None)})
-
-
-def decision_transformer_spec(cfg: DTConfig) -> PermutationSpec:
-    """Permutations of a pre-norm DT: ``residual`` (the residual stream, one for the whole
-    network since every block adds into it), and per block ``blocks.<i>.mlp`` (hidden units),
-    ``blocks.<i>.qk`` and ``blocks.<i>.vo`` (units within each head: the query and key
-    projections share one, the value and output projections another) and, with more than
-    one head, ``blocks.<i>.heads``.
-
-    The per-environment ``io.*`` parameters are never merged, but the embeddings write into
-    the residual stream and the action head reads it, so they are permuted with it: that is
-    what keeps the network's function unchanged.
-    """
-    with torch.device("meta"):
-        model = DecisionTransformer(cfg)
-    res = "residual"
-    sizes = {res: cfg.n_embd}
-    nested = {}
-    axes = {**_layer_norm("transformer.ln_f", res)}
-    for i, block in enumerate(model.transformer.blocks):
-        b = f"transformer.blocks.{i}"
-        heads = (f"blocks.{i}.heads",) if cfg.n_head > 1 else ()
-        qk, vo = (f"blocks.{i}.qk",) + heads, (f"blocks.{i}.vo",) + heads
-        sizes |= {f"blocks.{i}.qk": cfg.n_embd, f"blocks.{i}.vo": cfg.n_embd, f"blocks.{i}.mlp": block.mlp.fc.out_features}
-        if heads:
-            sizes[heads[0]] = cfg.n_head
-            nested[heads[0]] = (qk[0], vo[0])
-        axes |= {**_layer_norm(f"{b}.ln_1", res), **_layer_norm(f"{b}.ln_2", res),
-                 **_linear(f"{b}.attn.q", res, qk), **_linear(f"{b}.attn.k", res, qk),
-                 **_linear(f"{b}.attn.v", res, vo), **_linear(f"{b}.attn.o", vo, res),
-                 **_linear(f"{b}.mlp.fc", res, f"blocks.{i}.mlp"), **_linear(f"{b}.mlp.proj", f"blocks.{i}.mlp", res)}
-    for env in cfg.envs:
-        io = f"io.{env}"
-        axes |= {f"{io}.embed_timestep.weight": (None, res), **_linear(f"{io}.embed_return", None, res),
-                 **_linear(f"{io}.embed_state", None, res), **_linear(f"{io}.embed_action", None, res),
-                 **_layer_norm(f"{io}.embed_ln", res), **_linear(f"{io}.predict_action", res, None)}
-    return PermutationSpec.build(sizes, axes, nested)
-
-
 def spec_for(*models_or_records: nn.Module | dict) -> PermutationSpec:
-    """The spec of a model's architecture (a module or a checkpoint's ``architecture``
-    record). Given several Decision Transformers that differ only in their environments, the
-    spec covers all their environments, so it can permute each of them."""
-    records = [m if isinstance(m, dict) else architecture_of(m) for m in models_or_records]
-    if not records:
+    """The spec of a model's architecture (from modules or checkpoints' ``architecture``
+    records). Given several Decision Transformers that differ only in their environments,
+    the spec covers all their environments, so it can permute each of them."""
+    if not models_or_records:
         raise ValueError("spec_for needs at least one model or architecture record")
-    names = {r.get("name") for r in records}
-    if len(names) > 1:
-        raise ValueError(f"models of different architectures: {sorted(map(str, names))}")
-    if records[0].get("name") == "nature_cnn":
-        return nature_cnn_spec()
-    if records[0].get("name") == "decision_transformer":
-        configs = [DTConfig.from_dict(r["config"]) for r in records]
-        envs = {}
-        for cfg in configs:
-            if replace(cfg, envs={}) != replace(configs[0], envs={}):
-                raise ValueError(f"Decision Transformers of different shapes: {configs[0]} vs {cfg}")
-            envs |= cfg.envs
-        return decision_transformer_spec(replace(configs[0], envs=envs))
-    raise ValueError(f"no permutation spec for architecture {records[0].get('name')!r}; "
-                     "known: nature_cnn, decision_transformer")
+    archs = [architecture(m) for m in models_or_records]
+    if len({a.name for a in archs}) > 1:
+        raise ValueError(f"models of different architectures: {sorted({a.name for a in archs})}")
+    records = [m if isinstance(m, dict) else archs[0].record(m) for m in models_or_records]
+    return PermutationSpec.build(**archs[0].permutations(records))

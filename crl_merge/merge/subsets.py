@@ -7,24 +7,15 @@ import re
 
 import torch
 
-from crl_merge.models.decision_transformer import parameter_groups as dt_parameter_groups
-from crl_merge.models.nature_cnn import PARAMETER_GROUPS as NATURE_CNN_GROUPS
-
-NEVER_MERGED_GROUPS = ("embeddings", "heads")
-"""A Decision Transformer's per-environment projections: shaped by the environment, not merged
-unless a subset names them explicitly."""
+from crl_merge.models import architecture_of_names
 
 Subset = None | str | list[str] | tuple[str, ...]
 
 
 def parameter_groups(names: list[str]) -> dict[str, str]:
     """Group name → regex for the architecture these parameter names belong to."""
-    blocks = {int(n.split(".")[2]) for n in names if n.startswith("transformer.blocks.")}
-    if blocks:
-        return dt_parameter_groups(max(blocks) + 1)
-    if "conv1.weight" in names:
-        return dict(NATURE_CNN_GROUPS)
-    return {}
+    arch = architecture_of_names(names)
+    return arch.parameter_groups(names) if arch else {}
 
 
 def select(state_dict: dict[str, torch.Tensor], subset: Subset = None) -> list[str]:
@@ -35,9 +26,10 @@ def select(state_dict: dict[str, torch.Tensor], subset: Subset = None) -> list[s
     name; a list is the union of its entries. An entry that matches nothing is an error.
     """
     names = list(state_dict)
-    groups = parameter_groups(names)
+    arch = architecture_of_names(names)
+    groups = arch.parameter_groups(names) if arch else {}
     if subset is None:
-        never = [re.compile(groups[g]) for g in NEVER_MERGED_GROUPS if g in groups]
+        never = [re.compile(groups[g]) for g in (arch.never_merged if arch else ())]
         return [n for n in names if not any(r.search(n) for r in never)]
     patterns = [subset] if isinstance(subset, str) else list(subset)
     if not patterns:

@@ -14,11 +14,13 @@ GPT-2's fused ``c_attn``, so that permutation specs can name each one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from crl_merge.models.axes import layer_norm, linear
 
 
 @dataclass(frozen=True)
@@ -213,3 +215,51 @@ def parameter_groups(n_layer: int) -> dict[str, str]:
         groups[f"attention{i}"] = rf"^transformer\.blocks\.{i}\.attn\."
         groups[f"mlp{i}"] = rf"^transformer\.blocks\.{i}\.mlp\."
     return groups
+
+
+def permutation_axes(cfg: DTConfig) -> dict:
+    """Permutations of a pre-norm DT: ``residual`` (the residual stream, one for the whole
+    network since every block adds into it), and per block ``blocks.<i>.mlp`` (hidden units),
+    ``blocks.<i>.qk`` and ``blocks.<i>.vo`` (units within each head: the query and key
+    projections share one, the value and output projections another) and, with more than
+    one head, ``blocks.<i>.heads``.
+
+    The per-environment ``io.*`` parameters are never merged, but the embeddings write into
+    the residual stream and the action head reads it, so they are permuted with it: that is
+    what keeps the network's function unchanged.
+    """
+    with torch.device("meta"):
+        model = DecisionTransformer(cfg)
+    res = "residual"
+    sizes = {res: cfg.n_embd}
+    nested = {}
+    axes = {**layer_norm("transformer.ln_f", res)}
+    for i, block in enumerate(model.transformer.blocks):
+        b = f"transformer.blocks.{i}"
+        heads = (f"blocks.{i}.heads",) if cfg.n_head > 1 else ()
+        qk, vo = (f"blocks.{i}.qk",) + heads, (f"blocks.{i}.vo",) + heads
+        sizes |= {f"blocks.{i}.qk": cfg.n_embd, f"blocks.{i}.vo": cfg.n_embd, f"blocks.{i}.mlp": block.mlp.fc.out_features}
+        if heads:
+            sizes[heads[0]] = cfg.n_head
+            nested[heads[0]] = (qk[0], vo[0])
+        axes |= {**layer_norm(f"{b}.ln_1", res), **layer_norm(f"{b}.ln_2", res),
+                 **linear(f"{b}.attn.q", res, qk), **linear(f"{b}.attn.k", res, qk),
+                 **linear(f"{b}.attn.v", res, vo), **linear(f"{b}.attn.o", vo, res),
+                 **linear(f"{b}.mlp.fc", res, f"blocks.{i}.mlp"), **linear(f"{b}.mlp.proj", f"blocks.{i}.mlp", res)}
+    for env in cfg.envs:
+        io = f"io.{env}"
+        axes |= {f"{io}.embed_timestep.weight": (None, res), **linear(f"{io}.embed_return", None, res),
+                 **linear(f"{io}.embed_state", None, res), **linear(f"{io}.embed_action", None, res),
+                 **layer_norm(f"{io}.embed_ln", res), **linear(f"{io}.predict_action", res, None)}
+    return {"sizes": sizes, "axes": axes, "nested": nested}
+
+
+def permutation_axes_of(configs: list[DTConfig]) -> dict:
+    """The permutation data covering several Decision Transformers that differ only in their
+    environments (so it can permute each of them)."""
+    envs = {}
+    for cfg in configs:
+        if replace(cfg, envs={}) != replace(configs[0], envs={}):
+            raise ValueError(f"Decision Transformers of different shapes: {configs[0]} vs {cfg}")
+        envs |= cfg.envs
+    return permutation_axes(replace(configs[0], envs=envs))

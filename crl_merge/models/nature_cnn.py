@@ -1,5 +1,7 @@
-"""NatureCNN (Mnih et al., 2015) as the thesis uses it: actor and critic are two separate
-networks of this shape, differing only in the output layer (15 logits or 1 value).
+"""NatureCNN (Mnih et al., 2015), and PPO's actor-critic built from it in either layout:
+``shared`` (the thesis's code: stable-baselines3's ``CnnPolicy`` default, one NatureCNN
+trunk feeding an action head and a value head) or ``separate`` (an actor and a critic
+network of this shape, differing only in the output layer: 15 logits or 1 value).
 
 conv 32×8×8 s4 → conv 64×4×4 s2 → conv 64×3×3 s1 → flatten → fc 512 → head; ReLU
 between layers, no padding. Input: ``uint8 [N, 64, 64, 3]`` frames, scaled to [0, 1].
@@ -14,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from crl_merge.models.axes import linear
 from envs.core import NUM_ACTIONS
 
 IMAGE_SHAPE = (64, 64, 3)
@@ -71,6 +74,67 @@ def make_critic(seed: int | None = None) -> NatureCNN:
         return init_like_sb3(NatureCNN(1), head_gain=1.0)
 
 
+POLICY_LAYOUTS = ("shared", "separate")
+
+
+class SharedActorCritic(nn.Module):
+    """One trunk, two heads: ``actor`` is the trunk with the action head (a NatureCNN, what is
+    evaluated and merged) and ``value_net`` reads the same 512 features."""
+
+    layout = "shared"
+
+    def __init__(self, actor: NatureCNN, value_net: nn.Linear):
+        super().__init__()
+        self.actor, self.value_net = actor, value_net
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits [N, 15], values [N])`` from one pass through the trunk."""
+        features = self.actor.features(obs)["fc"]
+        return self.actor.head(features), self.value_net(features).squeeze(1)
+
+    def critic_network(self) -> NatureCNN:
+        """The trunk with the value head, as a NatureCNN of its own (a copy)."""
+        critic = NatureCNN(1).to(self.value_net.weight.device)
+        critic.load_state_dict({**{k: v for k, v in self.actor.state_dict().items() if not k.startswith("head.")},
+                                "head.weight": self.value_net.weight, "head.bias": self.value_net.bias})
+        return critic.eval()
+
+
+class SeparateActorCritic(nn.Module):
+    """Two networks: the actor's logits and the critic's value share nothing."""
+
+    layout = "separate"
+
+    def __init__(self, actor: NatureCNN, critic: NatureCNN):
+        super().__init__()
+        self.actor, self.critic = actor, critic
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(obs), self.critic(obs).squeeze(1)
+
+    def critic_network(self) -> NatureCNN:
+        return self.critic
+
+
+def make_actor_critic(layout: str, seed: int | None = None) -> SharedActorCritic | SeparateActorCritic:
+    """A freshly initialised actor-critic; ``seed`` fixes its weights. The actor is
+    ``make_actor(seed)`` in both layouts; the value head is orthogonal with gain 1, as SB3's."""
+    if layout == "separate":
+        return SeparateActorCritic(make_actor(seed), make_critic(seed))
+    if layout != "shared":
+        raise ValueError(f"unknown policy layout {layout!r}; layouts: {list(POLICY_LAYOUTS)}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed + 1_000_003)  # a different stream from the actor's
+        value_net = nn.Linear(512, 1)
+        nn.init.orthogonal_(value_net.weight, gain=1.0)
+        nn.init.zeros_(value_net.bias)
+    return SharedActorCritic(make_actor(seed), value_net)
+
+
+SB3_LAYERS = {"conv1": "cnn.0", "conv2": "cnn.2", "conv3": "cnn.4", "fc": "linear.0"}
+"""Our trunk layers' names in stable-baselines3's ``NatureCNN`` features extractor."""
+
 PARAMETER_GROUPS = {
     "conv": r"^conv[123]\.",
     "conv1": r"^conv1\.",
@@ -80,3 +144,15 @@ PARAMETER_GROUPS = {
     "head": r"^head\.",
 }
 """Layer groups by name pattern, for merging a subset of the parameters."""
+
+
+def permutation_axes() -> dict:
+    """The permutation spec as data: channels of each conv and units of ``fc``; the head's
+    outputs (actions or the value) stay put. ``fc`` reads conv3's channels in blocks of
+    16, since flatten is channel-major."""
+    with torch.device("meta"):
+        model = NatureCNN(out_dim=1)
+    return {"sizes": {"conv1": model.conv1.out_channels, "conv2": model.conv2.out_channels,
+                      "conv3": model.conv3.out_channels, "fc": model.fc.out_features},
+            "axes": {**linear("conv1", None, "conv1"), **linear("conv2", "conv1", "conv2"),
+                     **linear("conv3", "conv2", "conv3"), **linear("fc", "conv3", "fc"), **linear("head", "fc", None)}}

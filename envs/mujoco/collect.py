@@ -18,12 +18,14 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
-from envs.mujoco.actor import SquashedGaussianActor
 from envs.mujoco.datasets import OfflineDataset
 from envs.mujoco.tasks import MujocoTask
 
-Schedule = list[tuple[int, SquashedGaussianActor | None]]
+Schedule = list[tuple[int, nn.Module | None]]
+"""``(from_step, actor)`` pairs; an actor maps observations to ``(mean, log_std)`` like the
+SAC actors of :mod:`crl_merge.dt.behaviour_actor`."""
 
 
 def env_seeds(seed: int, n: int) -> list[int]:
@@ -31,7 +33,7 @@ def env_seeds(seed: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
 
 
-def _actor_at(schedule: Schedule, step: int) -> SquashedGaussianActor | None:
+def _actor_at(schedule: Schedule, step: int) -> nn.Module | None:
     current = schedule[0][1]
     for start, actor in schedule:
         if step >= start:
@@ -39,7 +41,7 @@ def _actor_at(schedule: Schedule, step: int) -> SquashedGaussianActor | None:
     return current
 
 
-def collect(task: MujocoTask, schedule: Schedule | SquashedGaussianActor, *, steps: int | None = None,
+def collect(task: MujocoTask, schedule: Schedule | nn.Module, *, steps: int | None = None,
             episodes: int | None = None, num_envs: int = 1, seed: int = 0, deterministic: bool = False,
             progress: Callable[[int], None] | None = None) -> OfflineDataset:
     """Whole episodes until ``steps`` rows (the last one cut) or ``episodes`` episodes."""

@@ -20,7 +20,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from crl_merge.files import atomic_path
 
 ARRAYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 
@@ -128,9 +127,10 @@ def concatenate(datasets: list[OfflineDataset], metadata: dict | None = None) ->
 
 def write_d4rl_hdf5(path: str | Path, dataset: OfflineDataset) -> Path:
     """Write ``dataset`` as a D4RL HDF5 file (arrays at the top level, metadata as JSON in
-    the ``metadata`` attribute), atomically: a reader sees no file or the complete one."""
+    the ``metadata`` attribute). Not atomic by itself: the dataset generator writes through
+    ``crl_merge.files.atomic_path`` so that a reader sees no file or the complete one."""
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with h5py.File(path, "w") as f:
         for key in (*ARRAYS, "next_observations"):
             value = getattr(dataset, key)
             if value is not None:

@@ -9,7 +9,7 @@ an actor snapshot every ``snapshot_every`` steps, each evaluated on the spot.
 A crash loses only the steps since the last snapshot's row; the run cannot be continued
 (SB3 keeps its replay buffer and optimisers in pickles), but every finished snapshot stays
 usable. ``publish`` then picks the expert and medium snapshots and copies what the datasets
-need into ``envs/mujoco/policies/<task>/`` (see :mod:`envs.mujoco.policies`).
+need into ``crl_merge/dt/policies/<task>/``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from crl_merge.files import atomic_write_json
-from envs.mujoco.actor import SquashedGaussianActor, load_actor, save_actor
+from crl_merge.dt.behaviour_actor import SquashedGaussianActor, load_actor, save_actor
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import DatasetError
 from envs.mujoco.tasks import MujocoTask

@@ -3,7 +3,10 @@ task's held-out evaluation level stream, batched over environments.
 
 The thesis evaluates every model on level-generation seed 5, a seed no training run used;
 here that is ``envs.make(task, seed=5, levels="eval")``, a stream disjoint from every
-training stream. Episodes are taken without length bias (see ``envs.episodes``).
+training stream. Which finished episodes count is the ``rule`` (see ``envs.episodes``):
+``per_env``, each environment's first episodes (no length bias), or ``thesis``, the first N
+to finish across all environments, as the thesis's code counts them (short episodes
+finish first, so it over-counts them).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def actor_policy(actor: torch.nn.Module | None, num_envs: int, device, actions: 
 
 
 def evaluate(actor: torch.nn.Module | None, task, episodes: int, num_envs: int = 64, level_seed: int = envs.EVAL_SEED,
-             actions: str = "stochastic", device="cpu", seed: int = 0, progress=None) -> EpisodeStats:
+             actions: str = "stochastic", device="cpu", seed: int = 0, rule: str = "per_env",
+             progress=None) -> EpisodeStats:
     """Per-episode returns, lengths and completion flags of ``episodes`` episodes.
 
     ``seed`` drives action sampling; ``level_seed`` picks the evaluation level stream.
@@ -46,4 +50,5 @@ def evaluate(actor: torch.nn.Module | None, task, episodes: int, num_envs: int =
     env = envs.make(task, num_envs=num_envs, seed=level_seed, levels="eval", device=str(device))
     if actor is not None:
         actor = actor.to(device).eval()
-    return collect_episodes(env, actor_policy(actor, num_envs, device, actions, seed), episodes, progress=progress)
+    return collect_episodes(env, actor_policy(actor, num_envs, device, actions, seed), episodes, rule=rule,
+                            progress=progress)

@@ -18,11 +18,13 @@ import pandas as pd
 from scipy import stats
 
 from crl_merge.checkpoint import code_version
-from crl_merge.experiments import merge_jobs
 from crl_merge.files import atomic_write_bytes, atomic_write_text
-from crl_merge.registry import SUPER, Suite
+from crl_merge.procgen import layout
+from crl_merge.procgen.ppo.curve import read_curve
+from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.suite import SUPER, Suite
 from crl_merge.store import RunStore, StoreError
-from crl_merge.train.curve import read_curve
+from crl_merge.tables import markdown_table
 
 MAIN_COLUMNS = ["row", "kind", "round", "method", "alpha", "direction", "beyond_thesis", "n", "episodes",
                 "mean_return", "std_return", "ci95", "score", "thesis"]
@@ -46,24 +48,24 @@ class Results:
 
 def _evals(store: RunStore, parts: tuple[str, ...], tasks) -> dict[str, dict]:
     run = store.existing(*parts)
-    missing = [t for t in tasks if run is None or not run.has(f"eval-{t}")]
+    missing = [t for t in tasks if run is None or not run.has(layout.evaluation(t))]
     if missing:
         raise MissingResults(f"{store.path(*parts)}: no evaluation on {missing} yet; run `crl-merge run` first")
-    return {t: run.load_json(f"eval-{t}") for t in tasks}
+    return {t: run.load_json(layout.evaluation(t)) for t in tasks}
 
 
-def collect(suite: Suite, preset: str, store: RunStore) -> Results:
+def collect(suite: Suite, store: RunStore) -> Results:
     tasks = list(suite.tasks)
     models, model_task, curves = {}, {}, {}
-    for job in suite.grid(preset):
-        parts = (suite.name, preset, "train", job.task_key, job.seed_name)
+    for job in suite.grid():
+        parts = layout.training_parts(suite, job)
         models[job.model_name] = _evals(store, parts, tasks)
         model_task[job.model_name] = job.task_key
         curves[job.model_name] = read_curve(store.path(*parts) / "curve.csv")
-    random = _evals(store, (suite.name, preset, "baselines", "random"), tasks)
+    random = _evals(store, layout.random_parts(suite), tasks)
     merges, methods = {}, {}
-    for round_name, method, a, b in merge_jobs(suite, preset):
-        parts = (suite.name, preset, "merges", round_name, method.row_id, f"{a.seed_name}+{b.seed_name}")
+    for round_name, method, a, b in merge_jobs(suite):
+        parts = layout.merge_parts(suite, round_name, method, a, b)
         merges.setdefault((round_name, method.row_id), []).append(_evals(store, parts, [SUPER, *suite.analysis_tasks]))
         methods[method.row_id] = method
     return Results(models, model_task, random, merges, methods, curves)
@@ -159,13 +161,6 @@ def _cell(value) -> str:
     return str(value)
 
 
-def markdown_table(columns, rows) -> str:
-    """A Markdown table of ``columns`` and ``rows`` of already formatted cells."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def markdown(table: pd.DataFrame) -> str:
     return markdown_table(list(table.columns), ([_cell(v) for v in row] for row in table.itertuples(index=False)))
 
@@ -228,21 +223,21 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
     return written
 
 
-def write_report(suite: Suite, preset: str, store: RunStore, out: Path, command: str | None = None) -> pd.DataFrame:
+def write_report(suite: Suite, store: RunStore, out: Path, command: str | None = None) -> pd.DataFrame:
     """Write ``leaderboard.md``, ``leaderboard.csv`` and the figures into ``out``; returns the main table."""
-    results = collect(suite, preset, store)
+    results = collect(suite, store)
     board = leaderboard(suite, results)
     own, cross, analysis = own_task_table(suite, results), cross_table(suite, results), analysis_table(suite, results)
     out.mkdir(parents=True, exist_ok=True)
     images = figures(suite, results, board, cross, out)
-    p = suite.preset(preset)
+    t, e = suite.training, suite.evaluation
     command = command or " ".join(shlex.quote(a) for a in ["crl-merge", *sys.argv[1:]])
     sections = [
-        f"# {suite.name} leaderboard, preset `{preset}`",
+        f"# {suite.name} leaderboard, preset `{suite.preset}`",
         f"Made by `{command}` with crl-merge {code_version()} from the run store `{store.root}`. Scale: "
-        f"{p.total_steps:,} environment steps per model, {p.seeds_per_task} seed pair(s) per task, "
-        f"{p.evaluation.episodes} evaluation episodes per model on its own task ({p.evaluation.cross_episodes} on "
-        f"other tasks), evaluation level seed {p.evaluation.level_seed}, {p.evaluation.actions} actions. "
+        f"{t.total_steps:,} environment steps per model, {t.seeds_per_task} seed pair(s) per task, "
+        f"{e.episodes} evaluation episodes per model on its own task ({e.cross_episodes} on "
+        f"other tasks, counted by the `{e.rule}` rule), evaluation level seed {e.level_seed}, {e.actions} actions. "
         f"`thesis` is the thesis's figure for the row (25M steps, 5 seeds, 5000 episodes).",
         "## On the super-task", "score = 100·(R − R_random)/(R_UB − R_random); n = models or merges pooled; "
         "95% CI over their means (over episodes when n = 1).", markdown(board),
@@ -256,11 +251,11 @@ def write_report(suite: Suite, preset: str, store: RunStore, out: Path, command:
     return board
 
 
-def print_leaderboard(suite: Suite, preset: str, board: pd.DataFrame) -> None:
+def print_leaderboard(suite: Suite, board: pd.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{suite.name} [{preset}]: on the super-task")
+    table = Table(title=f"{suite.name} [{suite.preset}]: on the super-task")
     columns = ["row", "n", "mean_return", "std_return", "ci95", "score", "thesis"]
     for col in columns:
         table.add_column(col, justify="left" if col == "row" else "right", no_wrap=col == "row")

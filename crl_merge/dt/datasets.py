@@ -24,7 +24,8 @@ import gymnasium
 import mujoco
 import torch
 
-from envs.mujoco.behaviour import load_policy_set
+from crl_merge.dt.behaviour import load_policy_set
+from crl_merge.files import atomic_path
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import OfflineDataset, concatenate, load_d4rl_hdf5, read_metadata, write_d4rl_hdf5
 from envs.mujoco.tasks import DATASET_KINDS, get_task
@@ -76,5 +77,12 @@ def ensure_dataset(root: str | Path, task: str, kind: str, rows: int, seed: int,
     if kind == "medium-expert":  # from the parts' files rather than rolling them out again
         parts = [load_d4rl_hdf5(ensure_dataset(root, task, k, rows, seed, policies_dir, progress))
                  for k in ("medium", "expert")]
-        return write_d4rl_hdf5(path, concatenate(parts, metadata=recipe))
-    return write_d4rl_hdf5(path, generate(task, kind, rows, seed, policies_dir, progress))
+        return _write(path, concatenate(parts, metadata=recipe))
+    return _write(path, generate(task, kind, rows, seed, policies_dir, progress))
+
+
+def _write(path: Path, dataset: OfflineDataset) -> Path:
+    """The HDF5 file written atomically: a reader sees no file or the complete one."""
+    with atomic_path(path) as tmp:
+        write_d4rl_hdf5(tmp, dataset)
+    return path

@@ -1,5 +1,6 @@
-"""The reference trainer: stable-baselines3's ``PPO`` on our SB3 adapter, with the thesis's
-hyperparameters and separate actor and critic networks (``share_features_extractor=False``).
+"""The reference trainer: stable-baselines3's ``PPO("CnnPolicy")`` on our SB3 adapter, with
+the thesis's hyperparameters, in either policy layout: SB3's default shared features
+extractor (``shared``, the thesis's model) or ``share_features_extractor=False``.
 
 The SB3 policy starts from the same weights as the fast trainer for the same init seed, and
 its actor and critic are written in the same checkpoint format (``NatureCNN`` names), so the
@@ -15,42 +16,42 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 import envs
-from crl_merge.models import NatureCNN, make_actor, make_critic
-from crl_merge.train.checkpointing import TrainingCheckpoint
-from crl_merge.train.config import PPOConfig
-from crl_merge.train.curve import LearningCurve
-from crl_merge.train.ppo_fast import TrainResult
-from crl_merge.train.resume import pack_training_state, unpack_training_state
+from crl_merge.models import make_actor_critic
+from crl_merge.models.nature_cnn import SB3_LAYERS, SeparateActorCritic, SharedActorCritic
+from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
+from crl_merge.procgen.ppo.config import PPOConfig
+from crl_merge.procgen.ppo.curve import LearningCurve
+from crl_merge.procgen.ppo.fast import TrainResult
+from crl_merge.training_state import pack_training_state, unpack_training_state
 from envs.adapters.sb3 import SB3VecEnv
 
 
-def _layers(policy, which: str):
-    """The SB3 policy's modules that correspond to our NatureCNN's conv1..3, fc, head."""
-    extractor = policy.pi_features_extractor if which == "actor" else policy.vf_features_extractor
-    head = policy.action_net if which == "actor" else policy.value_net
-    return [extractor.cnn[0], extractor.cnn[2], extractor.cnn[4], extractor.linear[0], head]
+def _layer_pairs(sb3_policy, ours: SharedActorCritic | SeparateActorCritic) -> list[tuple]:
+    """``(SB3 module, our module)`` for every layer of the policy."""
+    def trunk(extractor, network):
+        modules = dict(extractor.named_modules())
+        return [(modules[SB3_LAYERS[name]], getattr(network, name)) for name in SB3_LAYERS]
 
-
-def _ours(model: NatureCNN):
-    return [model.conv1, model.conv2, model.conv3, model.fc, model.head]
-
-
-@torch.no_grad()
-def copy_into_policy(policy, actor: NatureCNN, critic: NatureCNN) -> None:
-    for which, model in (("actor", actor), ("critic", critic)):
-        for theirs, ours in zip(_layers(policy, which), _ours(model)):
-            theirs.weight.copy_(ours.weight)
-            theirs.bias.copy_(ours.bias)
+    pairs = trunk(sb3_policy.pi_features_extractor, ours.actor) + [(sb3_policy.action_net, ours.actor.head)]
+    if ours.layout == "shared":
+        return pairs + [(sb3_policy.value_net, ours.value_net)]
+    return pairs + trunk(sb3_policy.vf_features_extractor, ours.critic) + [(sb3_policy.value_net, ours.critic.head)]
 
 
 @torch.no_grad()
-def actor_critic_from_policy(policy) -> tuple[NatureCNN, NatureCNN]:
-    actor, critic = make_actor(), make_critic()
-    for which, model in (("actor", actor), ("critic", critic)):
-        for theirs, ours in zip(_layers(policy, which), _ours(model)):
-            ours.weight.copy_(theirs.weight.cpu())
-            ours.bias.copy_(theirs.bias.cpu())
-    return actor.eval(), critic.eval()
+def copy_into_policy(sb3_policy, ours: SharedActorCritic | SeparateActorCritic) -> None:
+    for theirs, mine in _layer_pairs(sb3_policy, ours):
+        theirs.weight.copy_(mine.weight)
+        theirs.bias.copy_(mine.bias)
+
+
+@torch.no_grad()
+def actor_critic_from_policy(sb3_policy, layout: str) -> SharedActorCritic | SeparateActorCritic:
+    ours = make_actor_critic(layout)
+    for theirs, mine in _layer_pairs(sb3_policy, ours):
+        mine.weight.copy_(theirs.weight.cpu())
+        mine.bias.copy_(theirs.bias.cpu())
+    return ours.eval()
 
 
 class _CurveAndCheckpoints(BaseCallback):
@@ -94,16 +95,18 @@ class _CurveAndCheckpoints(BaseCallback):
 
 
 def train_sb3(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, device="cpu",
-              checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None) -> TrainResult:
-    """Same contract as :func:`crl_merge.train.ppo_fast.train_fast`."""
+              checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None,
+              policy_layout: str = "shared") -> TrainResult:
+    """Same contract as :func:`crl_merge.procgen.ppo.fast.train_fast`."""
     device = torch.device(device)
     venv = SB3VecEnv(envs.make(task, num_envs=ppo.n_envs, seed=level_seed))
     model = PPO("CnnPolicy", venv, learning_rate=ppo.learning_rate, n_steps=ppo.n_steps, batch_size=ppo.batch_size,
                 n_epochs=ppo.n_epochs, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_range,
                 clip_range_vf=None, normalize_advantage=ppo.normalize_advantage, ent_coef=ppo.ent_coef,
                 vf_coef=ppo.vf_coef, max_grad_norm=ppo.max_grad_norm, seed=init_seed, device=device, verbose=0,
-                policy_kwargs={"share_features_extractor": False, "optimizer_kwargs": {"eps": ppo.adam_eps}})
-    copy_into_policy(model.policy, make_actor(init_seed).to(device), make_critic(init_seed).to(device))
+                policy_kwargs={"share_features_extractor": policy_layout == "shared",
+                               "optimizer_kwargs": {"eps": ppo.adam_eps}})
+    copy_into_policy(model.policy, make_actor_critic(policy_layout, init_seed).to(device))
     generators = {"torch": torch.default_generator}
     if device.type == "cuda":
         generators["cuda"] = torch.cuda.default_generators[device.index or 0]
@@ -117,5 +120,5 @@ def train_sb3(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed
     if remaining > 0:
         callback = _CurveAndCheckpoints(curve, checkpoint, generators, total_steps, progress)
         model.learn(total_timesteps=remaining, reset_num_timesteps=False, callback=callback)
-    actor, critic = actor_critic_from_policy(model.policy)
-    return TrainResult(actor, critic, curve, model.num_timesteps)
+    ours = actor_critic_from_policy(model.policy, policy_layout)
+    return TrainResult(ours.actor, ours.critic_network(), curve, model.num_timesteps)

@@ -1,9 +1,10 @@
 """PPO whose rollouts, advantages and updates stay on the environments' torch device.
 
-The same algorithm, hyperparameters and loss terms as stable-baselines3's ``PPO`` with
-separate actor and critic networks (see ``ppo_sb3.py``, the reference): GAE(λ) returns,
+The same algorithm, hyperparameters and loss terms as stable-baselines3's ``PPO`` (see
+``sb3.py``, the reference), with either policy layout (one trunk with two heads, SB3's
+``CnnPolicy`` default, or separate actor and critic networks): GAE(λ) returns,
 per-minibatch advantage normalisation, clipped surrogate, unclipped value MSE, entropy
-bonus, one Adam over both networks with global gradient-norm clipping. What differs is
+bonus, one Adam over all the policy's parameters with global gradient-norm clipping. What differs is
 only where the data lives: observations come from the batched game as device tensors and
 are never copied to the host during a rollout, and per-step logging is replaced by one
 host transfer of episode statistics per update. Read it top to bottom, CleanRL style.
@@ -18,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 import envs
-from crl_merge.models import make_actor, make_critic
-from crl_merge.train.checkpointing import TrainingCheckpoint
-from crl_merge.train.config import PPOConfig
-from crl_merge.train.curve import LearningCurve
-from crl_merge.train.resume import pack_training_state, unpack_training_state
+from crl_merge.models import make_actor_critic
+from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
+from crl_merge.procgen.ppo.config import PPOConfig
+from crl_merge.procgen.ppo.curve import LearningCurve
+from crl_merge.training_state import pack_training_state, unpack_training_state
 
 
 @dataclass
@@ -47,13 +48,13 @@ def gae_advantages(rewards, values, dones, last_value, gamma: float, gae_lambda:
     return advantages
 
 
-def ppo_loss(actor, critic, obs, actions, old_logp, advantages, returns, ppo: PPOConfig):
+def ppo_loss(policy, obs, actions, old_logp, advantages, returns, ppo: PPOConfig):
     """SB3's PPO loss on one minibatch: ``(loss, detached [policy loss, value loss, entropy,
-    clip fraction])``."""
-    log_probs = torch.log_softmax(actor(obs), dim=1)
+    clip fraction])``. ``policy(obs)`` gives ``(logits, values)``."""
+    logits, value = policy(obs)
+    log_probs = torch.log_softmax(logits, dim=1)
     logp = log_probs.gather(1, actions[:, None]).squeeze(1)
     entropy = -(log_probs.exp() * log_probs).sum(1)
-    value = critic(obs).squeeze(1)
     if ppo.normalize_advantage and len(advantages) > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     ratio = torch.exp(logp - old_logp)
@@ -67,8 +68,11 @@ def ppo_loss(actor, critic, obs, actions, old_logp, advantages, returns, ppo: PP
 
 
 def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, device="cpu",
-               checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None) -> TrainResult:
-    """Train an actor and a critic on ``task`` for at least ``total_steps`` environment steps.
+               checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None,
+               policy_layout: str = "shared") -> TrainResult:
+    """Train an actor-critic of ``policy_layout`` on ``task`` for at least ``total_steps``
+    environment steps (whole rollouts: the step count rounds up to a multiple of
+    ``n_envs × n_steps``).
 
     ``init_seed`` fixes the initial weights and the action/minibatch sampling; ``level_seed``
     the environments' level stream. With ``checkpoint``, training resumes from its last
@@ -77,8 +81,8 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
     """
     device = torch.device(device)
     env = envs.make(task, num_envs=ppo.n_envs, seed=level_seed, device=str(device))
-    actor, critic = make_actor(init_seed).to(device), make_critic(init_seed).to(device)
-    params = list(actor.parameters()) + list(critic.parameters())
+    policy = make_actor_critic(policy_layout, init_seed).to(device)
+    params = list(policy.parameters())
     optimizer = torch.optim.Adam(params, lr=ppo.learning_rate, eps=ppo.adam_eps)
     sampler = torch.Generator(device=device).manual_seed(init_seed)       # actions
     shuffler = torch.Generator(device=device).manual_seed(init_seed + 1)  # minibatch order
@@ -86,7 +90,7 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
     global_step, curve_state = 0, {}
     if checkpoint is not None and (saved := checkpoint.load(device)) is not None:
         tensors, meta = saved
-        unpack_training_state(tensors, meta, {"actor": actor, "critic": critic}, optimizer, generators)
+        unpack_training_state(tensors, meta, {"policy": policy}, optimizer, generators)
         global_step, curve_state = meta["global_step"], meta["curve"]
     curve = LearningCurve(tensorboard_dir, **curve_state)
 
@@ -101,24 +105,23 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
     while global_step < total_steps:
         started = time.perf_counter()
         # -- rollout -------------------------------------------------------------------
-        actor.eval(), critic.eval()
+        policy.eval()
         with torch.no_grad():
             for t in range(steps):
-                log_probs = torch.log_softmax(actor(obs), dim=1)
+                logits, value_buf[t] = policy(obs)
+                log_probs = torch.log_softmax(logits, dim=1)
                 action = torch.multinomial(log_probs.exp(), 1, generator=sampler).squeeze(1)
                 obs_buf[t], action_buf[t] = obs, action
                 logp_buf[t] = log_probs.gather(1, action[:, None]).squeeze(1)
-                value_buf[t] = critic(obs).squeeze(1)
                 obs, reward, done, info = env.step(action, validate=False)  # sampled: always in range
                 reward_buf[t], done_buf[t] = reward, done.float()
                 ep_return_buf[t], ep_length_buf[t] = info["episode_return"], info["episode_length"].float()
-            advantages = gae_advantages(reward_buf, value_buf, done_buf, critic(obs).squeeze(1), ppo.gamma,
-                                        ppo.gae_lambda)
+            advantages = gae_advantages(reward_buf, value_buf, done_buf, policy(obs)[1], ppo.gamma, ppo.gae_lambda)
             returns = advantages + value_buf
         global_step += steps * n
 
         # -- update ----------------------------------------------------------------------
-        actor.train(), critic.train()
+        policy.train()
         b_obs, b_actions = obs_buf.reshape(-1, 64, 64, 3), action_buf.reshape(-1)
         b_logp, b_adv, b_returns = logp_buf.reshape(-1), advantages.reshape(-1), returns.reshape(-1)
         stats = torch.zeros(4, device=device)  # policy loss, value loss, entropy, clip fraction (sums)
@@ -127,7 +130,7 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
             order = torch.randperm(b_obs.shape[0], device=device, generator=shuffler)
             for start in range(0, b_obs.shape[0], ppo.batch_size):
                 idx = order[start:start + ppo.batch_size]
-                loss, minibatch_stats = ppo_loss(actor, critic, b_obs[idx], b_actions[idx], b_logp[idx], b_adv[idx],
+                loss, minibatch_stats = ppo_loss(policy, b_obs[idx], b_actions[idx], b_logp[idx], b_adv[idx],
                                                  b_returns[idx], ppo)
                 optimizer.zero_grad()
                 loss.backward()
@@ -146,7 +149,8 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
         if progress:
             progress(global_step, row)
         if checkpoint is not None and global_step - last_checkpoint >= checkpoint.every and global_step < total_steps:
-            tensors, meta = pack_training_state({"actor": actor, "critic": critic}, optimizer, generators)
+            tensors, meta = pack_training_state({"policy": policy}, optimizer, generators)
             checkpoint.save(tensors, {**meta, "global_step": global_step, "curve": curve.state()})
             last_checkpoint = global_step
-    return TrainResult(actor.eval(), critic.eval(), curve, global_step)
+    policy.eval()
+    return TrainResult(policy.actor, policy.critic_network(), curve, global_step)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from crl_merge.progress import progress_bars
+from envs.schema import ConfigError
 
 DEFAULT_STORE = "runs"
 DEFAULT_RESULTS = "results"
@@ -30,33 +32,39 @@ def _parse_ppo_overrides(pairs: list[str]) -> dict:
 
 def _train(args) -> int:
     import envs
-    from crl_merge.experiments import resolve_device
+    from crl_merge.device import resolve_device
+    from crl_merge.procgen.ppo import PPOConfig, train_run, training_spec
     from crl_merge.store import RunStore
-    from crl_merge.train import PPOConfig, train_run, training_spec
 
     task = envs.get_task(args.task)
     ppo = PPOConfig.from_mapping(_parse_ppo_overrides(args.ppo), "--ppo")
+    if args.steps < 1:
+        raise ConfigError(f"--steps {args.steps}: must be ≥ 1 environment step")
+    steps = -(-args.steps // ppo.rollout_size) * ppo.rollout_size  # PPO trains whole rollouts
+    if steps != args.steps:
+        print(f"--steps {args.steps:,} rounded up to {steps:,}: whole rollouts of n_envs × n_steps = "
+              f"{ppo.rollout_size:,} steps", file=sys.stderr)
     slug = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task.name).strip("_")
-    spec = training_spec(task, ppo, args.steps, args.init_seed, args.level_seed, args.trainer)
-    run = RunStore(args.store).run("single", slug, f"{args.init_seed}{args.level_seed}-{args.trainer}-{args.steps}",
-                                   spec=spec)
+    spec = training_spec(task, ppo, steps, args.init_seed, args.level_seed, args.trainer, args.policy)
+    run = RunStore(args.store).run(
+        "single", slug, f"{args.init_seed}{args.level_seed}-{args.trainer}-{args.policy}-{steps}", spec=spec)
     with progress_bars() as bars:
-        bar = bars.add_task(f"train {task.name} ({args.trainer})", total=args.steps, status="")
-        trained = train_run(run, task, ppo, args.steps, args.init_seed, args.level_seed, trainer=args.trainer,
-                            device=resolve_device(args.device), checkpoint_every=args.checkpoint_every,
-                            log=bars.console.print,
+        bar = bars.add_task(f"train {task.name} ({args.trainer}, {args.policy})", total=steps, status="")
+        trained = train_run(run, task, ppo, steps, args.init_seed, args.level_seed, trainer=args.trainer,
+                            policy=args.policy, device=resolve_device(args.device),
+                            checkpoint_every=args.checkpoint_every, log=bars.console.print,
                             progress=lambda step, row: bars.update(
-                                bar, completed=min(step, args.steps),
+                                bar, completed=step,
                                 status=f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
-    print(f"{'trained' if trained else 'already trained'}: {run.path}/actor.safetensors")
+    print(f"{'trained' if trained else 'already trained'} ({steps:,} steps): {run.path}/actor.safetensors")
     return 0
 
 
 def _eval(args) -> int:
     import envs
     from crl_merge.checkpoint import load_model
-    from crl_merge.evaluate import evaluate
-    from crl_merge.experiments import resolve_device
+    from crl_merge.procgen.evaluate import evaluate
+    from crl_merge.device import resolve_device
 
     device = resolve_device(args.device)
     actor = None if args.model == "random" else load_model(args.model, device)[0]
@@ -83,40 +91,40 @@ def _eval(args) -> int:
 def _report(suite, args) -> None:
     from pathlib import Path
 
-    from crl_merge.report import print_leaderboard, write_report
+    from crl_merge.procgen.report import print_leaderboard, write_report
     from crl_merge.store import RunStore
 
-    out = Path(args.results) / suite.name / args.preset
-    board = write_report(suite, args.preset, RunStore(args.store), out)
-    print_leaderboard(suite, args.preset, board)
+    out = Path(args.results) / suite.name / suite.preset
+    board = write_report(suite, RunStore(args.store), out)
+    print_leaderboard(suite, board)
     print(f"leaderboard: {out / 'leaderboard.md'} and .csv, figures in {out}")
 
 
 def _run(args) -> int:
-    from crl_merge.experiments import run_protocol
-    from crl_merge.registry import load_suite
+    from crl_merge.procgen.protocol import run_protocol
+    from crl_merge.procgen.suite import load_suite
     from crl_merge.store import RunStore
 
-    suite = load_suite(args.suite)
-    suite.preset(args.preset)  # fail before any work on an unknown preset
+    suite = load_suite(args.suite, args.preset)
     with progress_bars() as bars:
-        run_protocol(suite, args.preset, RunStore(args.store), trainer=args.trainer, device=args.device,
+        run_protocol(suite, RunStore(args.store), trainer=args.trainer, device=args.device,
                      progress=bars, log=bars.console.print)
     _report(suite, args)
     return 0
 
 
 def _leaderboard(args) -> int:
-    from crl_merge.registry import load_suite
+    from crl_merge.procgen.suite import load_suite
 
-    _report(load_suite(args.suite), args)
+    _report(load_suite(args.suite, args.preset), args)
     return 0
 
 
 def add_commands(sub) -> None:
-    from crl_merge.evaluate import ACTION_MODES
-    from crl_merge.registry import PRESET_NAMES
-    from crl_merge.train import TRAINERS
+    from crl_merge.models import POLICY_LAYOUTS
+    from crl_merge.procgen.evaluate import ACTION_MODES
+    from crl_merge.procgen.ppo import TRAINERS
+    from crl_merge.suite_files import PRESET_NAMES
 
     def common(p):
         p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
@@ -124,10 +132,12 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("train", help="train one PPO actor/critic pair on a task into the run store")
     p.add_argument("task", help="a task name (e.g. starpilot/shoot) or file.yaml#name")
-    p.add_argument("--steps", type=int, required=True, help="environment steps (rounded up to whole updates)")
+    p.add_argument("--steps", type=int, required=True, help="environment steps, rounded up to whole rollouts (n_envs × n_steps; said when it happens)")
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--level-seed", type=int, default=0)
     p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    p.add_argument("--policy", choices=POLICY_LAYOUTS, default="shared",
+                   help="one trunk with action and value heads (SB3's CnnPolicy, the thesis), or separate networks")
     p.add_argument("--ppo", nargs="*", default=[], metavar="KEY=VALUE",
                    help="PPO hyperparameters to change from the thesis's (e.g. n_envs=16)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between resume checkpoints")

@@ -1,27 +1,28 @@
-"""PPO training of NatureCNN actor/critic pairs into the run store, by either trainer:
-``fast`` (device-resident, :mod:`crl_merge.train.ppo_fast`) or ``sb3`` (stable-baselines3,
-the reference, :mod:`crl_merge.train.ppo_sb3`). Both write the same artifacts:
+"""PPO training of NatureCNN actor-critics (shared trunk or separate networks) into the run store, by either trainer:
+``fast`` (device-resident, :mod:`crl_merge.procgen.ppo.fast`) or ``sb3`` (stable-baselines3,
+the reference, :mod:`crl_merge.procgen.ppo.sb3`). Both write the same artifacts:
 ``actor``/``critic`` checkpoints, the learning curve ``curve.csv`` and TensorBoard logs."""
 
 from __future__ import annotations
 
 from crl_merge.store import Run
-from crl_merge.train.checkpointing import TrainingCheckpoint
-from crl_merge.train.config import TRAINERS, PPOConfig
+from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
+from crl_merge.procgen.ppo.config import TRAINERS, PPOConfig
 
 DONE = "actor"  # the artifact saved last: a run that has it is finished
 
 
-def training_spec(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, trainer: str) -> dict:
+def training_spec(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, trainer: str,
+                  policy: str = "shared") -> dict:
     """What a training run's results depend on (the run store refuses to mix different ones)."""
     return {"kind": "train", "task": task.name, "game": task.game, "task_config": task.config.to_dict(),
-            "init_seed": init_seed, "level_seed": level_seed, "trainer": trainer, "total_steps": total_steps,
-            "ppo": ppo.to_dict()}
+            "init_seed": init_seed, "level_seed": level_seed, "trainer": trainer, "policy": policy,
+            "total_steps": total_steps, "ppo": ppo.to_dict()}
 
 
 def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int,
               trainer: str = "fast", device: str = "cpu", checkpoint_every: int | None = None,
-              progress=None, log=None) -> bool:
+              progress=None, log=None, policy: str = "shared") -> bool:
     """Train into ``run`` unless it is finished; resume from its checkpoint if one exists.
 
     Returns True if training happened, False if the run was already finished. ``log(text)``
@@ -36,14 +37,14 @@ def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, 
     if log and (step := checkpoint.saved_step()) is not None:
         log(f"{run.path}: resuming from the checkpoint at step {step:,}")
     if trainer == "fast":
-        from crl_merge.train.ppo_fast import train_fast as train
+        from crl_merge.procgen.ppo.fast import train_fast as train
     else:
-        from crl_merge.train.ppo_sb3 import train_sb3 as train
+        from crl_merge.procgen.ppo.sb3 import train_sb3 as train
     result = train(task, ppo, total_steps, init_seed, level_seed, device=device, checkpoint=checkpoint,
-                   tensorboard_dir=run.path / "tensorboard", progress=progress)
+                   tensorboard_dir=run.path / "tensorboard", progress=progress, policy_layout=policy)
     result.curve.close()
     meta = {"task": task.name, "init_seed": init_seed, "level_seed": level_seed, "steps": result.steps,
-            "trainer": trainer}
+            "trainer": trainer, "policy": policy}
     run.save_file("curve", "curve.csv", result.curve.csv_text())
     run.save_model("critic", result.critic, role="critic", **meta)
     run.save_model(DONE, result.actor, role="actor", **meta)

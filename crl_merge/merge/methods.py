@@ -1,0 +1,98 @@
+"""The merge methods, one table for the suite files' merge plans and for ``crl-merge merge``.
+
+Each entry says what the method takes (its settings and their defaults), how many models it
+merges, and what it needs besides their weights: a shared starting model (task vectors),
+rollout states of the sources (activation matching, Fisher merging), or nothing.
+:func:`merge_weights` runs the methods that need weights only; the Procgen track's
+:mod:`crl_merge.procgen.merging` adds the rollout states for the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crl_merge.merge.checks import check_alpha, merge_names
+from crl_merge.merge.diagnostics import l2_distance
+from crl_merge.merge.operators import average, interpolate, task_arithmetic, ties_merge
+from crl_merge.merge.specs import PermutationSpec
+from crl_merge.merge.subsets import Subset
+from crl_merge.merge.weight_matching import align
+
+
+@dataclass(frozen=True)
+class MergeMethodInfo:
+    """``settings``: the method's settings (``alpha`` weighs the first model; ``directions``
+    says which model is the first, for methods that treat the two differently)."""
+
+    doc: str
+    settings: tuple[str, ...] = ()
+    pairwise: bool = True        # exactly two models; else two or more
+    needs_base: bool = False     # task vectors from a shared starting model
+    needs_states: bool = False   # rollout states of the source models
+    is_merge: bool = True        # ensemble: a baseline that keeps both models
+    in_thesis: bool = False
+
+
+MERGE_METHODS: dict[str, MergeMethodInfo] = {
+    "average": MergeMethodInfo(
+        "weight averaging: alpha·A + (1 − alpha)·B; with more than two models and no alpha, the equal-weight mean",
+        ("alpha",), pairwise=False, in_thesis=True),
+    "rebasin": MergeMethodInfo(
+        "Git Re-Basin: weight-match B onto A, then alpha·A + (1 − alpha)·π(B)", ("alpha", "directions"),
+        in_thesis=True),
+    "activation_matching": MergeMethodInfo(
+        "Git Re-Basin activation matching on rollout states, then alpha·A + (1 − alpha)·π(B)",
+        ("alpha", "directions"), needs_states=True),
+    "fisher": MergeMethodInfo("Fisher-weighted averaging (diagonal Fisher on rollout states)", needs_states=True),
+    "task_arithmetic": MergeMethodInfo("base + scale·Σ(model − base)", ("scale",), pairwise=False, needs_base=True),
+    "ties": MergeMethodInfo("TIES: trimmed, sign-elected task vectors added to the base", ("density", "scale"),
+                            pairwise=False, needs_base=True),
+    "ensemble": MergeMethodInfo("a logit ensemble of the two models (a baseline, not a merge)", is_merge=False),
+}
+DEFAULTS = {"alpha": 0.5, "scale": 1.0, "density": 0.2}
+DIRECTIONS = ("ab", "ba")
+WEIGHTS_ONLY = tuple(name for name, m in MERGE_METHODS.items() if m.is_merge and not m.needs_states)
+"""The methods that need nothing but the checkpoints (what ``crl-merge merge`` offers)."""
+
+
+def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None = None, base: dict | None = None,
+                  scale: float = DEFAULTS["scale"], density: float = DEFAULTS["density"],
+                  spec: PermutationSpec | None = None, seed: int = 0, subset: Subset = None) -> tuple[dict, dict]:
+    """``(merged state dict, what the method did)`` for a method of :data:`WEIGHTS_ONLY`.
+    For ``rebasin`` the record holds the weight-matching objective per sweep and the L2
+    distance of A to B before and after alignment."""
+    if method not in WEIGHTS_ONLY:
+        raise ValueError(f"{method!r} is not a weights-only merge method; these are: {list(WEIGHTS_ONLY)}")
+    info = MERGE_METHODS[method]
+    if info.pairwise and len(state_dicts) != 2:
+        raise ValueError(f"{method} merges exactly two models, got {len(state_dicts)}")
+    least = 1 if info.needs_base else 2  # task vectors: one model and its base suffice
+    if len(state_dicts) < least:
+        raise ValueError(f"{method} needs at least {least} model(s) besides a base, got {len(state_dicts)}")
+    if info.needs_base != (base is not None):
+        raise ValueError(f"a base model is needed by {[n for n, m in MERGE_METHODS.items() if m.needs_base]} "
+                         "and only by them")
+    if alpha is not None and "alpha" not in info.settings:
+        raise ValueError(f"alpha applies to {[n for n, m in MERGE_METHODS.items() if 'alpha' in m.settings]}, "
+                         f"not to {method}")
+    if method == "average":
+        if alpha is None:
+            return average(state_dicts, subset=subset), {}
+        if len(state_dicts) != 2:
+            raise ValueError(f"alpha weighs the first of two models; got {len(state_dicts)} models "
+                             "(leave alpha out for the equal-weight mean)")
+        return interpolate(*state_dicts, alpha, subset=subset), {"alpha": alpha}
+    if method == "task_arithmetic":
+        return task_arithmetic(base, state_dicts, scale, subset=subset), {"scale": scale}
+    if method == "ties":
+        return ties_merge(base, state_dicts, density, scale, subset=subset), {"density": density, "scale": scale}
+    alpha = DEFAULTS["alpha"] if alpha is None else alpha
+    a, b = state_dicts
+    if spec is None:
+        raise ValueError("rebasin needs the architecture's permutation spec")
+    check_alpha(alpha)
+    merge_names([a, b], subset)  # bad input fails before the matching
+    alignment = align(spec, a, b, seed=seed)
+    record = {"alpha": alpha, "seed": seed, "objective": alignment.objective, "l2_before": l2_distance(a, b),
+              "l2_after": l2_distance(a, alignment.aligned)}
+    return interpolate(a, alignment.aligned, alpha, subset=subset), record

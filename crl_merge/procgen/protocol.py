@@ -1,0 +1,161 @@
+"""The Procgen protocol (protocols A) over a suite: train the seed grid, evaluate every
+model on every task of the suite (and the random agent alongside), merge the sub-task
+models by the suite's merge plan and evaluate the merges, all through the run store
+(laid out by :mod:`crl_merge.procgen.layout`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+
+from crl_merge.device import resolve_device
+from crl_merge.procgen import layout
+from crl_merge.procgen.evaluate import evaluate
+from crl_merge.procgen.merging import PairModels, merged_actor
+from crl_merge.procgen.plan import MergeMethod
+from crl_merge.procgen.ppo import train_run, training_spec
+from crl_merge.procgen.suite import SUPER, Suite, TrainingJob
+from crl_merge.store import Run, RunStore
+
+
+def training_run(store: RunStore, suite: Suite, job: TrainingJob, trainer: str) -> Run:
+    spec = training_spec(job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed, trainer,
+                         suite.training.policy)
+    return store.run(*layout.training_parts(suite, job), spec=spec)
+
+
+def evaluation_episodes(suite: Suite, model_task: str | None, eval_task: str) -> int:
+    """The thesis's protocol: a model plays ``episodes`` on its own task and ``cross_episodes``
+    on the others; the random agent plays ``episodes`` everywhere. A merged model's own task
+    is the super-task."""
+    protocol = suite.evaluation
+    return protocol.episodes if model_task in (None, eval_task) else protocol.cross_episodes
+
+
+def evaluate_into(run: Run, task_key: str, actor, task, episodes: int, suite: Suite, device: str,
+                  progress=None) -> dict:
+    """Evaluate unless the evaluation on ``task_key`` exists with the same protocol; returns its record."""
+    p = suite.evaluation
+    protocol = {**asdict(p), "episodes": episodes, "task": task.name}
+    artifact = layout.evaluation(task_key)
+    if run.has(artifact):
+        record = run.load_json(artifact)
+        if record["protocol"] == protocol:
+            return record
+    stats = evaluate(actor, task, episodes, num_envs=p.num_envs, level_seed=p.level_seed, actions=p.actions,
+                     device=device, rule=p.rule, progress=progress)
+    record = {"protocol": protocol, **stats.summary(), "returns": stats.returns.tolist(),
+              "lengths": stats.lengths.tolist()}
+    run.save_json(artifact, record)
+    return record
+
+
+class _Bars:
+    """An overall bar and one bar for the current job, on a rich ``Progress`` (or nothing)."""
+
+    def __init__(self, progress, title: str, jobs: int):
+        self.progress = progress
+        if progress:
+            self.overall = progress.add_task(title, total=jobs, status="")
+            self.current = progress.add_task("", total=1, status="")
+
+    def start(self, description: str, total: int) -> None:
+        if self.progress:
+            self.progress.reset(self.current, total=total, description=f"  {description}", status="")
+
+    def update(self, completed: int, status: str = "") -> None:
+        if self.progress:
+            self.progress.update(self.current, completed=completed, status=status)
+
+    def finish(self, status: str = "") -> None:
+        """Complete the current job; an empty ``status`` keeps the last one shown."""
+        if self.progress:
+            self.progress.update(self.current, completed=self.progress.tasks[self.current].total,
+                                 **({"status": status} if status else {}))
+            self.progress.update(self.overall, advance=1)
+
+
+def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: str = "auto",
+                 progress=None, log=print) -> dict[str, Run]:
+    """Train the grid and evaluate it, skipping whatever is already finished.
+
+    Returns the runs by model name (``dodge00``, …, and ``random``). ``progress`` is a rich
+    ``Progress`` to draw bars on; ``log(text)`` hears about resumed runs.
+    """
+    device = resolve_device(device)
+    jobs = suite.grid()
+    runs: dict[str, Run] = {}
+    model_task: dict[str, str | None] = {}
+    bars = _Bars(progress, f"{suite.name} [{suite.preset}] training", len(jobs))
+    for job in jobs:
+        name = job.model_name
+        runs[name], model_task[name] = training_run(store, suite, job, trainer), job.task_key
+        bars.start(f"train {name}", suite.training.total_steps)
+        trained = train_run(
+            runs[name], job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
+            trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,
+            policy=suite.training.policy,
+            progress=lambda step, row: bars.update(
+                step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
+        bars.finish("trained" if trained else "already trained")
+    runs["random"] = store.run(*layout.random_parts(suite), spec={"kind": "random"})
+    model_task["random"] = None
+
+    evaluations = [(name, key) for name in runs for key in suite.tasks]
+    bars = _Bars(progress, f"{suite.name} [{suite.preset}] evaluation", len(evaluations))
+    for name, key in evaluations:
+        actor = runs[name].load_model(layout.ACTOR, device)[0] if model_task[name] is not None else None
+        episodes = evaluation_episodes(suite, model_task[name], key)
+        bars.start(f"eval {name} on {key}", episodes)
+        record = evaluate_into(runs[name], key, actor, suite.tasks[key], episodes, suite, device,
+                               progress=bars.update)
+        bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}")
+    run_merges(suite, store, runs, device, progress)
+    return runs
+
+
+def merge_run(store: RunStore, suite: Suite, round_name: str, method: MergeMethod, a: TrainingJob,
+              b: TrainingJob) -> Run:
+    spec = {"kind": "merge", "round": round_name, "method": method.row_id, "a": a.model_name, "b": b.model_name,
+            "states": suite.merge.states if method.info.needs_states else None}
+    return store.run(*layout.merge_parts(suite, round_name, method, a, b), spec=spec)
+
+
+def merge_jobs(suite: Suite) -> list[tuple[str, MergeMethod, TrainingJob, TrainingJob]]:
+    """``(round, method, first sub-task's job, second's)`` for every merge of the plan the
+    grid allows; methods that need a shared init skip pairs from two inits."""
+    return [(round_name, method, a, b) for round_name, a, b in suite.merge_pairs()
+            for method in suite.merge.methods if not method.needs_shared_init or a.init_seed == b.init_seed]
+
+
+def run_merges(suite: Suite, store: RunStore, runs: dict[str, Run], device: str, progress=None) -> None:
+    """Make every merged actor of the plan and evaluate it on the super-task and the analysis
+    tasks; skips what is finished."""
+    jobs = merge_jobs(suite)
+    eval_tasks = [SUPER, *suite.analysis_tasks]
+    bars = _Bars(progress, f"{suite.name} [{suite.preset}] merges", len(jobs))
+    for round_name, method, a, b in jobs:
+        run = merge_run(store, suite, round_name, method, a, b)
+        bars.start(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}", len(eval_tasks))
+        if not all(run.has(layout.evaluation(key)) for key in eval_tasks):
+            if run.has(layout.ACTOR):
+                actor = run.load_model(layout.ACTOR, device)[0]
+            else:
+                kept, permuted = (a, b) if method.direction == "ab" else (b, a)
+                pair = PairModels(runs[kept.model_name].load_model(layout.ACTOR, device)[0],
+                                  runs[permuted.model_name].load_model(layout.ACTOR, device)[0], kept.task,
+                                  permuted.task, kept.level_seed, permuted.level_seed, kept.init_seed,
+                                  permuted.init_seed)
+                actor = merged_actor(method, pair, suite.merge.states, device)
+                if method.info.is_merge:
+                    run.save_model(layout.ACTOR, actor, method=method.row_id, round=round_name, a=kept.model_name,
+                                   b=permuted.model_name)
+            for i, key in enumerate(eval_tasks):
+                episodes = evaluation_episodes(suite, SUPER, key)
+                record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, device)
+                bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
+        bars.finish()
+
+
+__all__ = ["run_protocol", "evaluate_into", "training_run", "SUPER"]
