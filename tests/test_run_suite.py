@@ -117,3 +117,11 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     # 3 models × (actor, critic, curve, 3 evaluations) + the random agent's 3 + one merge's actor and evaluation
     assert finished_artifacts_are_intact(store) == 3 * (3 + 3) + 3 + 2
     assert not list(store.rglob("resume.safetensors"))
+
+
+def test_the_leaderboard_warns_when_the_upper_bound_is_not_above_random():
+    from crl_merge.procgen.report import upper_bound_warning
+
+    board = pd.DataFrame({"row": ["upper_bound", "random"], "mean_return": [1.5, 2.0]})
+    assert "not above the random agent" in upper_bound_warning(board)
+    assert upper_bound_warning(board.assign(mean_return=[3.0, 2.0])) is None

@@ -72,9 +72,10 @@ def _eval(args) -> int:
     with progress_bars(disable=args.json) as bars:
         bar = bars.add_task(f"eval on {task.name}", total=args.episodes, status="")
         stats = evaluate(actor, task, args.episodes, num_envs=args.num_envs, level_seed=args.level_seed,
-                         actions=args.actions, device=device, seed=args.seed,
+                         actions=args.actions, device=device, seed=args.seed, rule=args.rule,
                          progress=lambda n: bars.update(bar, completed=n))
-    summary = {"model": args.model, "task": task.name, "actions": args.actions, "level_seed": args.level_seed,
+    summary = {"model": args.model, "task": task.name, "actions": args.actions, "rule": args.rule,
+               "level_seed": args.level_seed,
                **stats.summary()}
     if args.json:
         print(json.dumps(summary))
@@ -124,6 +125,7 @@ def add_commands(sub) -> None:
     from crl_merge.models import POLICY_LAYOUTS
     from crl_merge.procgen.evaluate import ACTION_MODES
     from crl_merge.procgen.ppo import TRAINERS
+    from envs.episodes import EPISODE_RULES
     from crl_merge.suite_files import PRESET_NAMES
 
     def common(p):
@@ -152,6 +154,9 @@ def add_commands(sub) -> None:
     p.add_argument("--level-seed", type=int, default=5, help="evaluation level seed (the thesis's: 5)")
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="action-sampling seed")
+    p.add_argument("--rule", choices=EPISODE_RULES, default="per_env",
+                   help="which finished episodes count: each env's first ones (per_env), or the first N to finish "
+                        "(thesis, biased to short episodes)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_eval)

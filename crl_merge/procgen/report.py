@@ -232,6 +232,7 @@ def write_report(suite: Suite, store: RunStore, out: Path, command: str | None =
     images = figures(suite, results, board, cross, out)
     t, e = suite.training, suite.evaluation
     command = command or " ".join(shlex.quote(a) for a in ["crl-merge", *sys.argv[1:]])
+    warning = [f"**Warning**: {w}"] if (w := upper_bound_warning(board)) else []
     sections = [
         f"# {suite.name} leaderboard, preset `{suite.preset}`",
         f"Made by `{command}` with crl-merge {code_version()} from the run store `{store.root}`. Scale: "
@@ -240,7 +241,7 @@ def write_report(suite: Suite, store: RunStore, out: Path, command: str | None =
         f"other tasks, counted by the `{e.rule}` rule), evaluation level seed {e.level_seed}, {e.actions} actions. "
         f"`thesis` is the thesis's figure for the row (25M steps, 5 seeds, 5000 episodes).",
         "## On the super-task", "score = 100·(R − R_random)/(R_UB − R_random); n = models or merges pooled; "
-        "95% CI over their means (over episodes when n = 1).", markdown(board),
+        "95% CI over their means (over episodes when n = 1).", *warning, markdown(board),
         "## Each model on its own task (thesis tables 4.2–4.5)", markdown(own),
         "## Cross-evaluation: return and episode length on every task", markdown(cross)]
     if len(analysis):
@@ -249,6 +250,17 @@ def write_report(suite: Suite, store: RunStore, out: Path, command: str | None =
     atomic_write_text(out / "leaderboard.md", "\n\n".join(sections) + "\n")
     atomic_write_bytes(out / "leaderboard.csv", board.to_csv(index=False).encode())
     return board
+
+
+def upper_bound_warning(board: pd.DataFrame) -> str | None:
+    """A sentence when the upper bound does not beat the random agent: then the scores mean
+    nothing (too little training for this preset, or a broken task)."""
+    ub = board.loc[board.row == "upper_bound", "mean_return"].item()
+    rnd = board.loc[board.row == "random", "mean_return"].item()
+    if ub > rnd:
+        return None
+    return (f"the upper bound ({ub:.2f}) is not above the random agent ({rnd:.2f}), so the scores are "
+            "meaningless; train longer (a larger preset) before reading this table")
 
 
 def print_leaderboard(suite: Suite, board: pd.DataFrame) -> None:
@@ -265,3 +277,5 @@ def print_leaderboard(suite: Suite, board: pd.DataFrame) -> None:
     if not console.is_terminal:  # a log file: room for every column rather than 80 characters
         console = Console(width=160)
     console.print(table)
+    if warning := upper_bound_warning(board):
+        console.print(f"[bold red]warning:[/] {warning}")
