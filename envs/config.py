@@ -47,10 +47,17 @@ class StarpilotConfig(GameConfig):
     kill_reward: float = _field(1.0, "float", "reward for destroying an enemy ship", -1000, 1000)
     finish_reward: float = _field(10.0, "float", "reward for reaching the finish rocket", -1000, 1000)
     survival_bonus: float = _field(
-        0.0, "float", "reward added on every step that does not end in the agent's death", -100, 100)
+        0.0, "float", "reward added on every step that does not end in the agent's death (and on that one "
+        "too with survival_bonus_on_death)", -100, 100)
+    survival_bonus_on_death: bool = _field(
+        False, "bool", "true: the survival bonus is paid on the step that kills the agent as well, i.e. on every step")
     player_can_fire: bool = _field(True, "bool", "false: actions 9-14 are no-ops (like action 4)")
     enemies_fire: bool = _field(True, "bool", "false: enemy ships never shoot")
+    spawn_enemies: bool = _field(True, "bool", "false: no enemy ships at all; the level holds only the finish rocket")
     group_size: tuple = _field((1, 5), "int_range", "ships per enemy group, inclusive range", 1, 5)
+    level_end_step: int = _field(
+        500, "int", "step at which the finish rocket enters; enemy groups are scheduled to start only up to "
+        "this step", 1, 1000)
     enemy_sprites: tuple = _field(("spaceShips_001.png",), "sprites", "one drawn uniformly per enemy group")
     rocket_sprites: tuple = _field(
         ("spaceRockets_001.png",), "sprites", "one drawn uniformly per level; its aspect sets the rocket's width")
@@ -63,13 +70,21 @@ class FruitbotConfig(GameConfig):
     fruit_reward: float = _field(1.0, "float", "reward per fruit eaten", -1000, 1000)
     treat_reward: float = _field(-4.0, "float", "reward per treat eaten", -1000, 1000)
     present_reward: float = _field(
-        10.0, "float", "reward per present box overlapped at the finish (usually two: +20)", -1000, 1000)
+        10.0, "float", "reward per present box overlapped at the finish (usually two: +20), or once with "
+        "present_reward_once", -1000, 1000)
+    present_reward_once: bool = _field(
+        False, "bool", "true: reaching the presents pays present_reward once, however many boxes the agent overlaps")
     survival_bonus: float = _field(
-        0.0, "float", "reward added on every step that does not end by hitting a wall", -100, 100)
+        0.0, "float", "reward added on every step that does not end by hitting a wall (and on that one too "
+        "with survival_bonus_on_death)", -100, 100)
+    survival_bonus_on_death: bool = _field(
+        False, "bool", "true: the survival bonus is paid on the step that hits a wall as well, i.e. on every step")
     fruit_count: tuple = _field((10, 19), "int_range", "fruits per level, inclusive range", 0, 60)
     treat_count: tuple = _field((10, 19), "int_range", "treats per level, inclusive range", 0, 60)
     fruit_sprites: tuple = _field(("fruit1.png",), "sprites", "one drawn uniformly per fruit; sets its box")
     treat_sprites: tuple = _field(("food1.png",), "sprites", "one drawn uniformly per treat; sets its box")
+    present_sprites: tuple = _field(
+        ("present1.png",), "sprites", "one drawn uniformly per present box (looks only: every box is 1x1)")
     timeout: int = _field(1000, "int", "episode step limit", 1, 100_000)
 
 

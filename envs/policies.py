@@ -1,6 +1,6 @@
 """Open-loop policies for inspecting tasks: they ignore the observation, so the same policy
 can drive our engine and the real Procgen and the two can be compared episode for episode.
-A policy is called as ``policy(step, obs)``, like the closed-loop ones of ``crl_merge.evaluate``."""
+A policy is called as ``policy(step, obs)``, like the closed-loop ones of ``crl_merge.procgen.evaluate``."""
 
 from __future__ import annotations
 
@@ -27,13 +27,20 @@ def _zigzag(num_envs: int, seed: int) -> Policy:
     return lambda step, obs=None: np.full(num_envs, 1 if (step // 8) % 2 == 0 else 7, dtype=np.int64)
 
 
+def _up_fire(num_envs: int, seed: int) -> Policy:
+    """Actions 5 and 9 alternating, 5 first (Starpilot: a step up, a shot to the right, ...)."""
+    return lambda step, obs=None: np.full(num_envs, 5 if step % 2 == 0 else 9, dtype=np.int64)
+
+
 POLICIES: dict[str, tuple[Callable[[int, int], Policy], str]] = {
-    "random": (_random, "uniform over the 15 actions"),
+    "random": (_random, "uniform over the 15 actions: numpy.random.default_rng(seed).integers(0, 15, num_envs) each step"),
     "noop": (_constant(4), "always action 4 (no input)"),
     "fire": (_constant(9), "always action 9 (Starpilot: fire right, no movement)"),
     "left": (_constant(1), "always action 1 (left)"),
     "right": (_constant(7), "always action 7 (right)"),
-    "zigzag": (_zigzag, "8 steps left, 8 steps right, repeated"),
+    "up": (_constant(5), "always action 5 (Starpilot: up; Fruitbot: no lateral input)"),
+    "zigzag": (_zigzag, "8 steps left, 8 steps right, repeated (actions 1 and 7)"),
+    "up_fire": (_up_fire, "actions 5 and 9 alternating, 5 first (Starpilot: up, fire right, up, ...)"),
 }
 
 

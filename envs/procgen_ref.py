@@ -3,8 +3,9 @@
 It is the ground truth our games are checked against. Only what the real game can do is
 offered: the stock easy rules, drawn with ``use_backgrounds=False, restrict_themes=True``,
 plus two thesis changes that a wrapper can make exactly — a survival bonus (added on every
-step that does not end in a death) and disabled fire (actions 9–14 sent as action 4). Any
-other config change needs rules the real game does not have and is refused by name.
+step that does not end in a death, or on every step with ``survival_bonus_on_death``) and
+disabled fire (actions 9–14 sent as action 4). Any other config change needs rules the real
+game does not have and is refused by name.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from envs.config import ConfigError, GameConfig
 from envs.core import LEVEL_STREAMS, NUM_ACTIONS
 from envs.tasks import Task, get_task
 
-WRAPPABLE = {"starpilot": {"survival_bonus", "player_can_fire"}, "fruitbot": {"survival_bonus"}}
-VISUAL = {"starpilot": {"enemy_sprites", "rocket_sprites"}, "fruitbot": {"fruit_sprites", "treat_sprites"}}
+WRAPPABLE = {"starpilot": {"survival_bonus", "survival_bonus_on_death", "player_can_fire"},
+             "fruitbot": {"survival_bonus", "survival_bonus_on_death"}}
+VISUAL = {"starpilot": {"enemy_sprites", "rocket_sprites"},
+          "fruitbot": {"fruit_sprites", "treat_sprites", "present_sprites"}}
 # Changing these sprites changes collision boxes (the rocket's width, a fruit's box), not only looks.
 SHAPE_SETTING = {"rocket_sprites", "fruit_sprites", "treat_sprites"}
 
@@ -97,7 +100,8 @@ class ProcgenRef:
         infos = self.env.get_info()
         complete = np.array([bool(i["prev_level_complete"]) for i in infos])
         died = done & ~complete
-        reward = reward.astype(np.float32) + np.where(died, 0.0, config.survival_bonus).astype(np.float32)
+        paid = np.ones_like(died) if config.survival_bonus_on_death else ~died
+        reward = reward.astype(np.float32) + np.where(paid, config.survival_bonus, 0.0).astype(np.float32)
         self.episode_return += reward
         self.episode_length += 1
         info = {

@@ -64,3 +64,38 @@ def test_gym3_drop_in_refuses_what_it_cannot_do():
         ProcgenGym3Env(num=1, env_name="starpilot", use_backgrounds=True)
     with pytest.raises(TypeError, match="unknown option 'use_turbo'"):
         ProcgenGym3Env(num=1, env_name="starpilot", use_turbo=True)
+
+
+def test_gym3_restrict_themes_as_procgen():
+    """restrict_themes=False (procgen's default, and what the thesis ran): every entity picks its
+    sprite among its type's whole list; True: the first sprite of each list (Procgen's theme 0)."""
+    stock = ProcgenGym3Env(num=1, env_name="starpilot", rand_seed=0).game.task.config
+    assert stock.enemy_sprites == tuple(f"spaceShips_00{i}.png" for i in range(1, 8))
+    assert len(stock.rocket_sprites) == 4
+    assert ProcgenGym3Env(num=1, env_name="starpilot", rand_seed=0, restrict_themes=True).game.task.config \
+        == envs.get_task("starpilot/original").config
+    fruit = ProcgenGym3Env(num=1, env_name="fruitbot", rand_seed=0).game.task.config
+    assert (fruit.fruit_sprites, fruit.treat_sprites) == (("fruit1.png", "fruit2.png"), ("food1.png", "food2.png"))
+    assert len(fruit.present_sprites) == 3
+    # a task keeps its lists, or keeps the first sprite of each with restrict_themes=True
+    thesis = ProcgenGym3Env(num=1, env_name="fruitbot/super", rand_seed=0).game.task.config
+    assert thesis == envs.get_task("fruitbot/super").config
+    first = ProcgenGym3Env(num=1, env_name="fruitbot/super", rand_seed=0, restrict_themes=True).game.task.config
+    assert (first.fruit_sprites, first.treat_sprites, first.present_sprites) == (("fruit3.png",), ("food1.png",), ("present1.png",))
+    assert first.with_overrides({"fruit_sprites": list(thesis.fruit_sprites), "treat_sprites": list(thesis.treat_sprites),
+                                 "present_sprites": list(thesis.present_sprites)}) == thesis
+    ship = ProcgenGym3Env(num=1, env_name="starpilot/dodge", rand_seed=0, restrict_themes=True).game.task.config
+    assert ship.enemy_sprites == ("spaceShips_002.png",) and ship.level_end_step == 200
+
+
+def test_gym3_center_agent():
+    # Starpilot's real game ignores it (it sets center_agent = false itself); Fruitbot's camera
+    # follows the agent here, so the whole-level view is refused by name
+    ProcgenGym3Env(num=1, env_name="starpilot/super", rand_seed=0, center_agent=False)
+    ProcgenGym3Env(num=1, env_name="fruitbot", rand_seed=0, center_agent=True)
+    with pytest.raises(ValueError, match="center_agent=False is not supported for fruitbot"):
+        ProcgenGym3Env(num=1, env_name="fruitbot/fruits", center_agent=False)
+    with pytest.raises(ValueError, match="paint_vel_info=True is not supported"):
+        ProcgenGym3Env(num=1, env_name="fruitbot", paint_vel_info=True)
+    with pytest.raises(TypeError, match="restrict_themes must be true or false"):
+        ProcgenGym3Env(num=1, env_name="fruitbot", restrict_themes="yes")

@@ -94,9 +94,9 @@ def test_agent_starts_at_the_bottom_anywhere_across_the_width():
 
 @pytest.mark.parametrize("task, fruits, treats", [
     ("fruitbot/original", (10, 19), (10, 19)),
-    ("fruitbot/super", (10, 20), (10, 20)),
-    ("fruitbot/treats", (0, 0), (20, 44)),
-    ("fruitbot/fruits", (40, 40), (0, 0)),
+    ("fruitbot/super", (10, 19), (10, 19)),  # the thesis code: randn(10) + 10 each, as stock
+    ("fruitbot/treats", (0, 0), (20, 43)),  # randn(24) + 20
+    ("fruitbot/fruits", (20, 39), (0, 0)),  # randn(20) + 20
     ("fruitbot/empty", (0, 0), (0, 0)),
 ])
 def test_item_counts_follow_the_config(task, fruits, treats):
@@ -200,11 +200,13 @@ def test_vertical_motion_ignores_actions_and_reaches_the_presents_at_step_420():
 # --- rewards and termination ------------------------------------------------------------
 
 @pytest.mark.parametrize("x, presents", [(5.0, 2), (0.4, 1), (9.6, 1), (4.5, 1), (4.4, 1), (4.61, 2), (7.3, 2)])
-def test_each_present_overlapped_pays_and_ends_the_level(x, presents):
-    g = game("fruitbot/empty")
+@pytest.mark.parametrize("task", ["fruitbot/original", "fruitbot/empty"])
+def test_the_presents_pay_per_box_in_the_stock_game_and_once_in_the_thesis_tasks(x, presents, task):
+    g = game(task)
     s = place_agent(clear_level(levels(g, 1)), x)
     _, rewards, dones, completes = run(g, s, NOOP, 420)
-    assert rewards[0, -1] == pytest.approx(10.0 * presents)
+    once = task != "fruitbot/original"  # fruitbot.cpp of the thesis: +10 only while the step is not done
+    assert rewards[0, -1] == pytest.approx(10.0 if once else 10.0 * presents)
     assert rewards[0, :-1].eq(0).all()
     assert dones[0, -1] and completes[0, -1]
 
@@ -266,20 +268,23 @@ def test_treat_reward_comes_from_the_config_and_several_items_in_one_step_all_co
     assert not d.item()
 
 
-def test_survival_bonus_is_paid_every_step_but_a_wall_hit():
-    g = game("fruitbot/treats")
+@pytest.mark.parametrize("on_death", [True, False])
+def test_survival_bonus_is_paid_every_step_and_on_a_wall_hit_only_if_configured(on_death):
+    # fruitbot_treats.cpp adds it to every step, the wall hit included (survival_bonus_on_death)
+    g = Fruitbot(envs.get_task("fruitbot/treats").config.with_overrides({"survival_bonus_on_death": on_death}), CPU)
     s = place_agent(clear_level(levels(g, 1)), 5.0)
     _, rewards, dones, _ = run(g, s, NOOP, 420)
     assert torch.allclose(rewards[0, :-1], torch.full((419,), 0.05))
-    assert rewards[0, -1].item() == pytest.approx(20.05)  # completion step: +10 per present, and the bonus
-    # a wall hit: no bonus on that step
+    assert rewards[0, -1].item() == pytest.approx(10.05)  # completion step: +10 once, and the bonus
+    # a wall hit (no items left, so the step's reward is the bonus or nothing)
     s = levels(g, 64)
+    s = dict(s, boxes=s["boxes"].clone())
+    s["boxes"][:, 1, NB + 10:] = PARK
     _, rewards, dones, _ = run(g, s, NOOP, 100)
     step = dones.float().argmax(1)
     hit = dones.any(1)
     assert hit.any()
-    assert (rewards[hit, step[hit]] <= 0).all()
-    assert (rewards[hit, step[hit]] != 0.05).all()
+    assert torch.allclose(rewards[hit, step[hit]], torch.tensor(0.05 if on_death else 0.0))
     # no bonus in the stock game
     g0 = game()
     _, rewards0, _, _ = run(g0, place_agent(clear_level(levels(g0, 1)), 5.0), NOOP, 50)
@@ -376,3 +381,22 @@ def test_the_drawing_table_follows_items_and_movers():
         assert torch.equal(s["draw"][:, :2, g.wide0 - 3:g.wide0], s["mob"][:, :2])
         eaten += int(((before > PARK / 2) & (s["boxes"][:, 1, NB + 10:] == PARK) & (s["t"][:, None] > 0)).sum())
     assert eaten > 0
+
+
+def test_present_sprites_one_per_box_in_the_thesis_tasks():
+    from envs.games.fruitbot import NUM_CELLS, NUM_TILES, TEXTURE
+    boxes = slice(NUM_CELLS + NUM_TILES, NUM_CELLS + NUM_TILES + 10)
+    for task, expected in [("fruitbot/original", {"present1.png"}),
+                           ("fruitbot/super", {"present1.png", "present2.png", "present3.png"})]:
+        g = game(task)
+        s = levels(g, 200)
+        tex = s["draw"][:, TEXTURE, boxes].long()
+        assert {g.textures[i].file for i in tex.flatten().tolist()} == expected
+        if len(expected) > 1:  # drawn per box, uniformly
+            assert (tex != tex[:, :1]).any(1).float().mean() > 0.9
+            share = torch.stack([(tex == tex.min() + k).float().mean() for k in range(3)])
+            assert (share - 1 / 3).abs().max() < 0.03
+    # the presents' sprites change nothing else of the level
+    other = Fruitbot(envs.get_task("fruitbot/original", {"present_sprites": ["present1.png", "present3.png"]}).config, CPU)
+    a, b = levels(game("fruitbot/original"), 50), levels(other, 50)
+    assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["mob"], b["mob"])

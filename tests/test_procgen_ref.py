@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from envs import ConfigError
+from envs import ConfigError, get_task
 from envs.procgen_ref import ProcgenRef
 
 
@@ -19,9 +19,12 @@ def test_real_game_steps_through_our_interface():
     assert ended > 0
 
 
-def test_survival_bonus_and_disabled_fire_are_wrapped():
-    stock, dodge = ProcgenRef("starpilot/original", 8, seed=3), ProcgenRef("starpilot/dodge", 8, seed=3,
-                                                                         allow_visual_differences=True)
+@pytest.mark.parametrize("on_death", [False, True])
+def test_survival_bonus_and_disabled_fire_are_wrapped(on_death):
+    # dodge's wrappable rules (starpilot/dodge itself also ends its level at step 200: not wrappable)
+    calm = get_task("starpilot/original", {"player_can_fire": False, "survival_bonus": 0.1,
+                                            "survival_bonus_on_death": on_death})
+    stock, dodge = ProcgenRef("starpilot/original", 8, seed=3), ProcgenRef(calm, 8, seed=3)
     stock.reset()
     dodge.reset()
     for _ in range(40):
@@ -30,12 +33,14 @@ def test_survival_bonus_and_disabled_fire_are_wrapped():
         _, r_dodge, d_dodge, i_dodge = dodge.step(fire)  # ... is what firing becomes in dodge
         assert torch.equal(d_stock, d_dodge)
         died = d_dodge & ~i_dodge["prev_level_complete"]
-        assert torch.allclose(r_dodge, r_stock + torch.where(died, 0.0, 0.1))
+        assert torch.allclose(r_dodge, r_stock + torch.where(died & (not on_death), 0.0, 0.1))
 
 
 def test_rules_the_real_game_lacks_are_refused_by_name():
-    with pytest.raises(ConfigError, match=r"changes \['enemies_fire', 'group_size', 'survival_bonus'\]|changes \['enemies_fire', 'group_size'\]"):
-        ProcgenRef("starpilot/shoot", 2, allow_visual_differences=True)
+    with pytest.raises(ConfigError, match=r"changes \['enemies_fire', 'group_size', 'rocket_sprites'\]"):
+        ProcgenRef("starpilot/shoot", 2, allow_visual_differences=True)  # the thesis's rocket (spaceRockets_003) is wider
+    with pytest.raises(ConfigError, match=r"changes \['level_end_step', 'rocket_sprites'\]"):
+        ProcgenRef("starpilot/dodge", 2, allow_visual_differences=True)
     with pytest.raises(ConfigError, match="enemy_sprites"):
         ProcgenRef("starpilot/super", 2)
     with pytest.raises(ConfigError, match="fruit_count"):

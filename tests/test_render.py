@@ -97,3 +97,21 @@ def test_the_static_path_draws_the_same_frames():
                for patch in (5, 11)]
     cx, cy = torch.rand(n, generator=g) * 4 + 6, torch.rand(n, generator=g) * 4 + 6
     assert torch.equal(fast.render(cx, cy, 4.0, batches), static.render(cx, cy, 4.0, batches))
+
+
+def test_fruitbot_presents_are_drawn_with_the_sprite_of_their_box():
+    """fruitbot/super (the thesis ran restrict_themes=False): each present box shows one of three
+    present sprites; the stock task draws present1 only. Monochrome: one flat colour per theme."""
+    import envs
+
+    colours = {k: torch.tensor(monochrome_colour(12, k), dtype=torch.uint8) for k in range(3)}
+    for task, themes in [("fruitbot/original", {0}), ("fruitbot/super", {0, 1, 2})]:
+        env = envs.make(task, num_envs=8, seed=0, monochrome=True)
+        env.reset()
+        with torch.inference_mode():
+            env.state["mob"][:, 1, 2] = 55.0  # the camera (agent y + 4.2) now shows the presents at y 59-60
+        row = env.render()[:, 30]  # pixel row 30: world y ≈ 59.5
+        seen = {k for k, c in colours.items() if (row == c).all(-1).any()}
+        assert seen == themes
+        covered = sum((row == c).all(-1) for c in colours.values())
+        assert (covered.sum(1) >= 60).all()  # the ten boxes span the width (the agent is not in this row)

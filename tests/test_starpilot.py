@@ -178,21 +178,25 @@ def test_dodge_fire_actions_are_noops():
     assert torch.equal(a["tab"], b["tab"])
 
 
-def test_survival_bonus_accounting():
-    game = Starpilot(config("starpilot/super"), CPU)
+@pytest.mark.parametrize("on_death", [True, False])
+def test_survival_bonus_accounting(on_death):
+    # the thesis's super-task pays it on every step, the death step included; without
+    # survival_bonus_on_death the step that kills the agent pays nothing
+    game = Starpilot(config("starpilot/super").with_overrides({"survival_bonus_on_death": on_death}), CPU)
     st = blank(game, agent=(2.0, 8.0))
     st, rewards, dones, _ = run(game, st, [NOOP] * 3)
     assert rewards == pytest.approx([0.01] * 3) and not any(dones)
-    add_ship(st, 0, 2.5, 8.0)  # touching the agent: death, no bonus
+    add_ship(st, 0, 2.5, 8.0)  # touching the agent: death
     _, rewards, dones, completes = run(game, st, [NOOP])
-    assert rewards == [0.0] and dones == [True] and completes == [False]
+    assert rewards == pytest.approx([0.01 if on_death else 0.0]) and dones == [True] and completes == [False]
 
 
-def rocket_state(game, agent_x):
-    st = blank(game, agent=(agent_x, 3.0), t=499)
-    st, rewards, dones, _ = run(game, st, [NOOP])  # step 500: the rocket enters, not yet touching
+def rocket_state(game, agent_x, rocket_px=(122, 374)):
+    end = game.config.level_end_step
+    st = blank(game, agent=(agent_x, 3.0), t=end - 1)
+    st, rewards, dones, _ = run(game, st, [NOOP])  # the level end: the rocket enters, not yet touching
     assert st["tab"][0, sp.ALIVE, sp.ROCKET].item() == 1.0 and not dones[0]
-    assert st["tab"][0, sp.X, sp.ROCKET].item() == pytest.approx(16.0 + 8.0 * 122 / 374)
+    assert st["tab"][0, sp.X, sp.ROCKET].item() == pytest.approx(16.0 + 8.0 * rocket_px[0] / rocket_px[1])
     return st
 
 
@@ -207,14 +211,64 @@ def test_level_completion_at_the_rocket():
     assert st["t"][0] == 577
 
 
-def test_completion_with_bonus_and_with_death_in_the_same_step():
-    game = Starpilot(config("starpilot/super"), CPU)
-    st = rocket_state(game, 15.6)
+@pytest.mark.parametrize("on_death", [True, False])
+def test_completion_with_bonus_and_with_death_in_the_same_step(on_death):
+    game = Starpilot(config("starpilot/super").with_overrides({"survival_bonus_on_death": on_death}), CPU)
+    st = rocket_state(game, 15.6, rocket_px=(118, 315))  # the thesis's rocket: spaceRockets_003
     _, rewards, _, completes = run(game, dict(st), [NOOP])
     assert rewards == pytest.approx([10.01]) and completes == [True]
     add_ship(st, 0, 15.0, 3.0)
     _, rewards, dones, completes = run(game, st, [NOOP])
-    assert rewards == pytest.approx([10.0]) and dones == [True] and completes == [True]
+    assert rewards == pytest.approx([10.01 if on_death else 10.0]) and dones == [True] and completes == [True]
+
+
+def test_dodge_level_ends_at_step_200():
+    """starpilot_dodge.cpp: SHOOTER_WIN_TIME = 200, so groups start at t ≤ 200 and the rocket enters at 200."""
+    game = Starpilot(config("starpilot/dodge"), CPU)
+    assert game.min_episode_length == 12
+    st = rocket_state(game, 15.6, rocket_px=(118, 315))
+    assert st["t"][0] == 200
+    _, rewards, dones, completes = run(game, st, [NOOP])
+    assert rewards == pytest.approx([10.1]) and dones == [True] and completes == [True]
+    levels = game.generate(torch.arange(256))
+    t, live = levels["sched_t"], levels["sched_t"] < sp.NEVER
+    assert t[live].max() <= 200 + 20 and t[live].max() > 200  # a group starting at ≤ 200 spawns on for 20 steps
+    assert 20 < live.sum(1).float().mean() < 40  # about 10 groups × 3 ships
+    stock = Starpilot(StarpilotConfig(), CPU).generate(torch.arange(256))
+    # the same seeds draw the same groups: dodge keeps those starting by step 200
+    early = stock["sched_t"] <= 200
+    assert torch.equal(stock["sched_t"][early], t[t <= 200])
+
+
+def test_level_end_after_500_schedules_more_groups():
+    game = Starpilot(StarpilotConfig(level_end_step=1000, timeout=2000), CPU)
+    assert game.schedule == 512 and game.max_groups == 99
+    st = game.generate(torch.arange(64))
+    t, live = st["sched_t"], st["sched_t"] < sp.NEVER
+    assert t.shape == (64, 512) and t[live].max() > 900 and t[live].max() <= 1020
+    assert (t[:, 1:] >= t[:, :-1]).all()
+    assert 120 < live.sum(1).float().mean() < 180  # about 50 groups × 3 ships
+
+
+def test_no_enemies_means_an_empty_schedule():
+    game = Starpilot(config("starpilot/super").with_overrides({"spawn_enemies": False}), CPU)
+    st = game.generate(torch.arange(16))
+    assert (st["sched_t"] == sp.NEVER).all()
+    st, rewards, dones, _ = run(game, {k: v[:1] for k, v in st.items()}, [NOOP] * 400)
+    assert not any(dones) and rewards == pytest.approx([0.01] * 400)
+    assert alive_cols(st, sp.SH) == 0 and alive_cols(st, sp.EB) == 0
+
+
+def test_thesis_sprites_one_ship_sprite_per_group_and_one_rocket():
+    game = Starpilot(config("starpilot/super"), CPU)
+    files = [tex.file for tex in game.textures]
+    st = game.generate(torch.arange(64))
+    live = st["sched_t"] < sp.NEVER
+    tex = st["sched"][:, sp.TEX][live].long()
+    assert {files[i] for i in tex.tolist()} == {"spaceShips_002.png", "spaceShips_007.png"}
+    assert 0.4 < (tex == tex.min()).float().mean() < 0.6
+    assert {files[int(i)] for i in st["tab"][:, sp.TEX, sp.ROCKET].tolist()} == {"spaceRockets_003.png"}
+    assert torch.allclose(st["tab"][:, sp.RANK, sp.ROCKET], torch.tensor(16.0 + 8.0 * 118 / 315))
 
 
 def test_step_does_not_modify_its_input():

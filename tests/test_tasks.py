@@ -14,15 +14,35 @@ def test_every_builtin_task_resolves():
         assert get_task(name).game == name.split("/")[0]
 
 
-def test_thesis_variants_inherit_from_the_super_task():
-    dodge, shoot = get_task("starpilot/dodge").config, get_task("starpilot/shoot").config
-    assert (dodge.player_can_fire, dodge.survival_bonus, dodge.enemies_fire) == (False, 0.1, True)
-    assert (shoot.enemies_fire, shoot.survival_bonus, shoot.group_size) == (False, 0.0, (1, 3))
-    assert dodge.enemy_sprites == shoot.enemy_sprites == ("spaceShips_001.png", "spaceShips_002.png")
-    treats, fruits = get_task("fruitbot/treats").config, get_task("fruitbot/fruits").config
-    assert (treats.fruit_count, treats.treat_count, treats.treat_reward, treats.survival_bonus) == ((0, 0), (20, 44), -3.0, 0.05)
-    assert (fruits.fruit_count, fruits.treat_count) == ((40, 40), (0, 0))
-    assert fruits.fruit_sprites == ("fruit3.png", "fruit5.png")
+def test_thesis_variants_are_the_games_of_the_thesis_code():
+    """AleksTat/model-merging-rl, procgen_games/*.cpp (see shared/design/thesis-code-facts.md)."""
+    sup, dodge, shoot = (get_task(f"starpilot/{t}").config for t in ("super", "dodge", "shoot"))
+    assert (sup.survival_bonus, sup.survival_bonus_on_death, sup.level_end_step) == (0.01, True, 500)
+    assert (dodge.player_can_fire, dodge.survival_bonus, dodge.enemies_fire, dodge.level_end_step) == (False, 0.1, True, 200)
+    assert dodge.survival_bonus_on_death  # inherited from super
+    assert (shoot.enemies_fire, shoot.survival_bonus, shoot.group_size, shoot.level_end_step) == (False, 0.0, (1, 3), 500)
+    for c in (sup, dodge, shoot):
+        assert c.enemy_sprites == ("spaceShips_002.png", "spaceShips_007.png")
+        assert c.rocket_sprites == ("spaceRockets_003.png",)
+    fsup, treats, fruits, empty = (get_task(f"fruitbot/{t}").config for t in ("super", "treats", "fruits", "empty"))
+    assert (fsup.fruit_count, fsup.treat_count, fsup.present_reward, fsup.present_reward_once) == ((10, 19), (10, 19), 10.0, True)
+    assert (treats.fruit_count, treats.treat_count, treats.treat_reward, treats.survival_bonus) == ((0, 0), (20, 43), -3.0, 0.05)
+    assert treats.survival_bonus_on_death
+    assert (fruits.fruit_count, fruits.treat_count, fruits.survival_bonus) == ((20, 39), (0, 0), 0.0)
+    assert (empty.fruit_count, empty.treat_count) == ((0, 0), (0, 0))
+    for c in (fsup, treats, fruits, empty):
+        assert c.fruit_sprites == ("fruit3.png", "fruit5.png") and c.treat_sprites == ("food1.png", "food3.png")
+        assert c.present_sprites == ("present1.png", "present2.png", "present3.png") and c.present_reward_once
+
+
+def test_original_tasks_are_the_stock_defaults():
+    from envs.config import FruitbotConfig, StarpilotConfig
+
+    assert get_task("starpilot/original").config == StarpilotConfig()
+    assert get_task("fruitbot/original").config == FruitbotConfig()
+    s, f = StarpilotConfig(), FruitbotConfig()
+    assert (s.survival_bonus, s.survival_bonus_on_death, s.spawn_enemies, s.level_end_step) == (0.0, False, True, 500)
+    assert (f.present_reward_once, f.survival_bonus_on_death, f.present_sprites) == (False, False, ("present1.png",))
 
 
 def test_unknown_task_lists_the_valid_ones():
@@ -43,10 +63,24 @@ def test_unknown_override_key_is_named_with_the_valid_keys():
     ("timeout", 0, "timeout = 0 is out of range"),
     ("enemy_sprites", ["nope.png"], r"unknown sprite\(s\) \['nope.png'\]"),
     ("enemy_sprites", [], "non-empty list"),
+    ("level_end_step", 0, "level_end_step = 0 is out of range"),
+    ("level_end_step", 1001, "level_end_step = 1001 is out of range"),
+    ("survival_bonus_on_death", "yes", "survival_bonus_on_death must be true or false"),
+    ("spawn_enemies", 0, "spawn_enemies must be true or false"),
 ])
 def test_bad_values_name_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message):
         get_task("starpilot/original", {key: value})
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("present_reward_once", "once", "present_reward_once must be true or false"),
+    ("present_sprites", ["present4.png"], r"unknown sprite\(s\) \['present4.png'\]"),
+    ("survival_bonus_on_death", None, "survival_bonus_on_death must be true or false"),
+])
+def test_bad_fruitbot_values_name_the_key(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        get_task("fruitbot/original", {key: value})
 
 
 def test_task_file_with_base_and_overrides(tmp_path):

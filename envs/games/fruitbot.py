@@ -1,8 +1,8 @@
 """FruitBot (Procgen, distribution mode "easy") as a batched torch program.
 
 Rules: ``procgen-games-spec.md`` §3 (and §1 for the shared engine). The task config
-(``envs.config.FruitbotConfig``) sets rewards, item counts, item sprites and the survival
-bonus (§5.4-5.7).
+(``envs.config.FruitbotConfig``) sets rewards (the finish per present box or once), item
+counts, item and present sprites and the survival bonus (§5.4-5.7).
 
 State (every tensor has a leading ``[N]`` environment dimension):
 
@@ -158,10 +158,11 @@ class Fruitbot:
         self.num_items = C = self.num_fruit + self.num_treat
         nb = 2 * NUM_ROWS
 
-        # textures: agent, barrier, stone cell, key, present, treats…, fruits…
+        # textures: agent, barrier, stone cell, key, presents…, treats…, fruits…
         self.textures = [TextureSpec("robot_3Dblue.png", T_AGENT), TextureSpec("tileStone_slope.png", T_BARRIER),
-                         TextureSpec("tileStone_slope.png", T_CELL), TextureSpec("keyRed2.png", T_KEY),
-                         TextureSpec("present1.png", T_PRESENT)]
+                         TextureSpec("tileStone_slope.png", T_CELL), TextureSpec("keyRed2.png", T_KEY)]
+        self.textures += [TextureSpec(s, T_PRESENT, i) for i, s in enumerate(config.present_sprites)]
+        self.num_present_themes = len(config.present_sprites)
         tex_treat0 = len(self.textures)
         self.textures += [TextureSpec(s, T_TREAT, i) for i, s in enumerate(config.treat_sprites)]
         tex_fruit0 = len(self.textures)
@@ -175,7 +176,9 @@ class Fruitbot:
         # no wall can be touched before the agent's top reaches the lowest possible one (y = 3.7)
         first_row_bottom = 4 - WALL_RY
         self.min_episode_length = min(config.timeout, int(np.argmax(heights + AGENT_R + 0.01 > first_row_bottom)))
-        rew = [0.0] * nb + [config.present_reward] * 10
+        # the finish: per present box overlapped (stock), or once (added in ``step``)
+        self.finish_once = config.present_reward_once
+        rew = [0.0] * nb + [0.0 if self.finish_once else config.present_reward] * 10
         rew += [config.fruit_reward] * self.num_fruit + [config.treat_reward] * self.num_treat
         self.box_reward = torch.tensor(rew, **f32)
         self.edible = torch.arange(nb + 10 + C, **i64) >= nb + 10
@@ -196,9 +199,13 @@ class Fruitbot:
         self.num_themes = torch.where(self.is_fruit, len(config.fruit_sprites), len(config.treat_sprites))
         lo = torch.tensor([config.fruit_count[0], config.treat_count[0]], **i64)
         self.count_lo, self.count_span = lo, torch.tensor([config.fruit_count[1] + 1, config.treat_count[1] + 1], **i64) - lo
-        # draws: agent x, 36 partition cells, 5 gaps, 5 left widths, 2 counts | 2 per candidate, 1 theme per item
+        # draws: agent x, 36 partition cells, 5 gaps, 5 left widths, 2 counts | 2 per candidate,
+        # 1 theme per item | 1 theme per present box (last, so the draws before stay those of
+        # every other config)
         self.head_draws = 1 + 36 + 2 * NUM_ROWS + 2
-        self.num_draws = self.head_draws + C * (2 * CAND + 1)
+        self.item_theme_draws = slice(self.head_draws + 2 * C * CAND, self.head_draws + C * (2 * CAND + 1))
+        self.present_theme_draws = slice(self.item_theme_draws.stop, self.item_theme_draws.stop + 10)
+        self.num_draws = self.present_theme_draws.stop
         self._flat_base: dict[int, torch.Tensor] = {}
         self.agent_box = torch.tensor([0.0, AGENT_R, AGENT_R, AGENT_R], **f32)[None, :, None]
         self.fresh_mob = torch.tensor([[0.0, 0.0, 0.0], [PARK, PARK, AGENT_R], [99.0, 99.0, 0.0]], **f32)[None]
@@ -213,7 +220,7 @@ class Fruitbot:
         ryv = [0.0] * S  # filled below: ry + 5.5 (a conservative "in view" test), the agent always
         self.draw_const = torch.tensor([order, turns, ryv], **f32)  # rows ORDER, TURNS, VIEW
         self.draw_cells, self.draw_keys_agent = cells.T.contiguous(), keys_agent
-        self.tex_head = torch.tensor([TEX_CELL] * NUM_CELLS + [TEX_BARRIER] * NUM_TILES + [TEX_PRESENT] * 10, **f32)
+        self.tex_head = torch.tensor([TEX_CELL] * NUM_CELLS + [TEX_BARRIER] * NUM_TILES, **f32)
         self.tex_tail = torch.tensor([TEX_KEY, TEX_KEY, TEX_AGENT] + [TEX_BARRIER] * NUM_TILES, **f32)
         self._last_views: _Views | None = None
 
@@ -251,7 +258,9 @@ class Fruitbot:
         keys_agent[:, 0, 2] = ax
         boxes_drawn = torch.cat([self.draw_cells.expand(N, 4, NUM_CELLS), tiles[:, :, :NUM_TILES], boxes[:, :, 2 * NUM_ROWS:],
                                  keys_agent, tiles[:, :, NUM_TILES:]], 2)
-        texture = torch.cat([self.tex_head.expand(N, -1), tex_items.float(), self.tex_tail.expand(N, -1)], 1)[:, None]
+        tex_presents = TEX_PRESENT + bits[:, self.present_theme_draws] % self.num_present_themes
+        texture = torch.cat([self.tex_head.expand(N, -1), tex_presents.float(), tex_items.float(),
+                             self.tex_tail.expand(N, -1)], 1)[:, None]
         consts = self.draw_const.expand(N, -1, -1).clone()
         consts[:, VIEW - ORDER] = boxes_drawn[:, RY] + 5.5
         consts[:, VIEW - ORDER, self.wide0 - 1] = float("inf")
@@ -322,7 +331,7 @@ class Fruitbot:
                 break  # usually after 1-3 rounds: checking costs less than the rounds it saves
             ptr = torch.where(clash, nxt.index_select(0, idx).view(N, C), ptr)
 
-        theme = bits[:, -C:] % self.num_themes
+        theme = bits[:, self.item_theme_draws] % self.num_themes
         tex = self.item_tex0 + theme
         r = self.tex_radii[tex]  # [N, C, 2]
         y = torch.where(live & ~clash, xy[..., 1], PARK)
@@ -362,7 +371,11 @@ class Fruitbot:
         reward = (hit * self.box_reward).sum(1)
         wall = hit[:, :nb].amax(1) > 0
         complete = hit[:, nb: nb + 10].amax(1) > 0
-        if self.config.survival_bonus:
+        if self.finish_once:
+            reward = torch.add(reward, complete, alpha=self.config.present_reward)
+        if self.config.survival_bonus and self.config.survival_bonus_on_death:  # every step, a wall hit included
+            reward = reward + self.config.survival_bonus
+        elif self.config.survival_bonus:
             reward = torch.add(reward, ~wall, alpha=self.config.survival_bonus)
         draw = state["draw"] if inplace else state["draw"].clone()
         eaten = hit[:, nb + 10:]

@@ -34,7 +34,8 @@ State (every tensor has a leading ``[N]`` environment dimension):
   host's centre and velocity when it is created and then moves on its own; its texture is
   its frame. The rocket keeps its launch x in ``RANK`` and ``AGENT_R`` + its half-width in ``HP``.
 * ``sched``   float32 ``[N, ROWS, 256]``: every ship of the level, sorted by spawn time, as
-  the ``tab`` column it is released into; ``sched_t`` int64 ``[N, 256]`` the spawn steps;
+  the ``tab`` column it is released into; ``sched_t`` int64 ``[N, 256]`` the spawn steps
+  (512 entries instead of 256 for a level end after step 500, see ``level_end_step``);
   ``ptr`` int64 ``[N]`` how many have been released.
 
 All randomness is drawn at ``generate`` from the level seed; ``step`` is deterministic.
@@ -65,12 +66,12 @@ SHIP_SPEED = 0.75 * 0.4  # the original's speed factor × 0.4
 ENEMY_BULLET_SPEED = 0.5
 PLAYER_BULLET_SPEED = 0.8
 ROCKET_SPEED = 0.2
-ROCKET_TIME = 500
+ROCKET_TIME = 500  # the stock level end (config ``level_end_step``)
 ENTRY_X = 16.5
 SHIP_HEALTH = 2
-MAX_GROUPS = 50  # group starts are ≥ 11, ≥ 10 apart and ≤ 500: at most 49 groups
+MAX_GROUPS = 50  # group starts are ≥ 11, ≥ 10 apart and ≤ 500: at most 49 groups (more for a later level end)
 MAX_GROUP_SIZE = 5
-SCHEDULE = 256  # ≥ 50 × 5 ship entries
+SCHEDULE = 256  # ≥ 50 × 5 ship entries (more for a later level end)
 NEVER = 1 << 40  # spawn step of an empty schedule entry
 EXPLOSION_FRAMES = 5
 HALF_PI = math.pi / 2
@@ -116,27 +117,48 @@ AGENT_BORN = 1.0e9  # the agent is drawn above everything
 
 # level generation: one rng stream, its draws sliced by use
 S_LEVEL = 0
-_G, _S = MAX_GROUPS, MAX_GROUPS * MAX_GROUP_SIZE
-D_AGENT = slice(0, 2)
-D_GAP, D_SIZE, D_THEME, D_Y = (slice(2 + k * _G, 2 + (k + 1) * _G) for k in range(4))
-D_FIRE, D_ANGLE, D_STRAIGHT = (slice(2 + 4 * _G + k * _S, 2 + 4 * _G + (k + 1) * _S) for k in range(3))
-D_ROCKET = 2 + 4 * _G + 3 * _S
-DRAWS = D_ROCKET + 1
+
+
+def max_groups(level_end: int) -> int:
+    """Group slots a level needs: starts are ≥ 11 and ≥ 10 apart, and none is after ``level_end``.
+    Never fewer than ``MAX_GROUPS``, so that every level end up to 500 draws the same numbers."""
+    return max(MAX_GROUPS, (level_end - 11) // 10 + 1)
+
+
+def draw_layout(groups: int) -> dict:
+    """Where each use reads its draws: agent start, per group, per ship, rocket theme."""
+    g, s = groups, groups * MAX_GROUP_SIZE
+    layout = {"agent": slice(0, 2)}
+    layout.update({k: slice(2 + i * g, 2 + (i + 1) * g) for i, k in enumerate(["gap", "size", "theme", "y"])})
+    layout.update({k: slice(2 + 4 * g + i * s, 2 + 4 * g + (i + 1) * s) for i, k in enumerate(["fire", "angle", "straight"])})
+    layout["rocket"] = 2 + 4 * g + 3 * s
+    layout["draws"] = layout["rocket"] + 1
+    return layout
+
+
+_L = draw_layout(MAX_GROUPS)  # the stock layout
+D_AGENT, D_GAP, D_SIZE, D_THEME, D_Y = _L["agent"], _L["gap"], _L["size"], _L["theme"], _L["y"]
+D_FIRE, D_ANGLE, D_STRAIGHT, D_ROCKET, DRAWS = _L["fire"], _L["angle"], _L["straight"], _L["rocket"], _L["draws"]
 
 ROCKET_PIXELS = {"spaceRockets_001.png": (122, 374), "spaceRockets_002.png": (157, 309),
                  "spaceRockets_003.png": (118, 315), "spaceRockets_004.png": (136, 369)}
 
 
 class Starpilot:
-    """StarPilot, easy mode; ``config`` sets rewards, survival bonus, who may fire, group
-    sizes and sprite sets."""
+    """StarPilot, easy mode; ``config`` sets rewards, survival bonus, who may fire, whether
+    and in what group sizes enemies come, the level end and sprite sets."""
 
     def __init__(self, config: StarpilotConfig, device: torch.device):
         self.config = c = config
         self.device = device = torch.device(device)
         self.sync_ok = device.type == "cpu"  # data-dependent shortcuts cost nothing there
-        # the first ships enter at step ≥ 11 and can touch the agent one step later
-        self.min_episode_length = min(c.timeout, 12)
+        # the first ships enter at step ≥ 11 and can touch the agent one step later; the
+        # rocket, entering at the level end, one step after that
+        self.level_end = c.level_end_step
+        self.min_episode_length = min(c.timeout, 12, self.level_end + 1)
+        self.max_groups = max_groups(self.level_end)
+        self.schedule = max(SCHEDULE, 64 * math.ceil(self.max_groups * MAX_GROUP_SIZE / 64))
+        self.layout = draw_layout(self.max_groups)
         self.n_enemy, self.n_rocket = len(c.enemy_sprites), len(c.rocket_sprites)
         # textures: agent, player bullet, enemy bullet, ships…, rockets…, death and spark frames
         self.textures = [TextureSpec("playerShip2_blue.png", 0), TextureSpec("towerDefense_tile295.png", 1),
@@ -183,7 +205,7 @@ class Starpilot:
         self.patch_rocket = 2 * int(max(4.0 * float(self.rocket_rx.max()), 4.0 * HALF) + 0.5) + 1
         self._consts: dict = {}
         self._last_views: _Views | None = None
-        self._rocket_live = False  # some level has reached step 500 (last step; CPU only)
+        self._rocket_live = False  # some level has reached the level end (last step; CPU only)
 
     def _const(self, key, make):
         value = self._consts.get(key)
@@ -196,39 +218,42 @@ class Starpilot:
         c, dev = self.config, self.device
         key = level_seed.to(device=dev, dtype=torch.int64)
         n = key.shape[0]
-        G, J = MAX_GROUPS, MAX_GROUP_SIZE
+        G, J, SCHED, D = self.max_groups, MAX_GROUP_SIZE, self.schedule, self.layout
         # every draw of the level in one counter-based call (independent 32-bit words),
         # sliced into the uses below: agent start, per group, per ship, rocket theme
-        bits = rng.hash_bits(key, S_LEVEL, DRAWS)
+        bits = rng.hash_bits(key, S_LEVEL, D["draws"])
         uniform = lambda s: (bits[:, s] >> 8).float() * (1.0 / (1 << 24))  # noqa: E731  [0, 1), as rng.uniform
         randint = lambda s, lo, hi: lo + bits[:, s] % (hi - lo)  # noqa: E731  [lo, hi), as rng.randint
-        # groups: the first starts at 1 + U{10..29}, each next one U{10..29} later, while ≤ 500 (§2.3)
-        starts = 1 + torch.cumsum(randint(D_GAP, 10, 30), dim=1)  # [n, G]
-        size = randint(D_SIZE, c.group_size[0], c.group_size[1] + 1)
-        theme = randint(D_THEME, 0, self.n_enemy)
-        y0 = 0.5 + 15.0 * uniform(D_Y)
+        # groups: the first starts at 1 + U{10..29}, each next one U{10..29} later, while ≤ the
+        # level end (500 in the stock game, §2.3)
+        starts = 1 + torch.cumsum(randint(D["gap"], 10, 30), dim=1)  # [n, G]
+        size = randint(D["size"], c.group_size[0], c.group_size[1] + 1)
+        theme = randint(D["theme"], 0, self.n_enemy)
+        y0 = 0.5 + 15.0 * uniform(D["y"])
         j = torch.arange(J, device=dev)
         spawn = (starts[:, :, None] + 5 * j).reshape(n, G * J)  # ships of a group enter 5 steps apart
-        valid = ((starts <= ROCKET_TIME)[:, :, None] & (j < size[:, :, None])).reshape(n, G * J)
-        delay = randint(D_FIRE, 10, 100)
-        angle = (uniform(D_ANGLE) - 0.5) * HALF_PI
-        angle = torch.where(randint(D_STRAIGHT, 0, 2) == 1, 0.0, angle)  # 50 %: straight
-        # cos/sin on rows padded to 256: a vectorised kernel then treats every element alike,
-        # so a level does not depend on the batch it is generated in
-        angle = torch.nn.functional.pad(angle, (0, SCHEDULE - G * J))
+        valid = ((starts <= self.level_end)[:, :, None] & (j < size[:, :, None])).reshape(n, G * J)
+        if not c.spawn_enemies:
+            valid = torch.zeros_like(valid)
+        delay = randint(D["fire"], 10, 100)
+        angle = (uniform(D["angle"]) - 0.5) * HALF_PI
+        angle = torch.where(randint(D["straight"], 0, 2) == 1, 0.0, angle)  # 50 %: straight
+        # cos/sin on rows padded to the schedule length: a vectorised kernel then treats every
+        # element alike, so a level does not depend on the batch it is generated in
+        angle = torch.nn.functional.pad(angle, (0, SCHED - G * J))
         vx, vy = (-SHIP_SPEED * torch.cos(angle))[:, :G * J], (SHIP_SPEED * torch.sin(angle))[:, :G * J]
 
-        # sort by spawn step (stable: group order breaks ties), pad to SCHEDULE entries
+        # sort by spawn step (stable: group order breaks ties), pad to the schedule length
         spawn, perm = torch.sort(torch.where(valid, spawn, NEVER), dim=1, stable=True)
-        spawn = torch.cat([spawn, spawn.new_full((n, SCHEDULE - G * J), NEVER)], dim=1)
-        perm = torch.cat([perm, perm.new_zeros(n, SCHEDULE - G * J)], dim=1)
+        spawn = torch.cat([spawn, spawn.new_full((n, SCHED - G * J), NEVER)], dim=1)
+        perm = torch.cat([perm, perm.new_zeros(n, SCHED - G * J)], dim=1)
         group = lambda v: v[:, :, None].expand(n, G, J).reshape(n, G * J).gather(1, perm)  # noqa: E731
         ship = lambda v: v.gather(1, perm)  # noqa: E731
         # rank among the ships spawning in the same step (≤ 3: group starts are ≥ 10 apart)
         zero = spawn.new_zeros(n, 2)
         rank = (torch.cat([zero[:, :1], spawn[:, 1:] == spawn[:, :-1]], 1).long()
                 + torch.cat([zero, spawn[:, 2:] == spawn[:, :-2]], 1).long())
-        index = torch.arange(SCHEDULE, device=dev).expand(n, SCHEDULE)
+        index = torch.arange(SCHED, device=dev).expand(n, SCHED)
         live = spawn < NEVER
         spawn_f = torch.where(live, spawn, 0).float()
         fire = spawn_f + ship(delay) if c.enemies_fire else torch.full_like(spawn_f, -1.0)
@@ -241,10 +266,10 @@ class Starpilot:
         rows[HP] = torch.full_like(spawn_f, SHIP_HEALTH)
         sched = torch.stack(rows, dim=1)
 
-        theme_r = randint(D_ROCKET, 0, self.n_rocket)
+        theme_r = randint(D["rocket"], 0, self.n_rocket)
         rocket_rx = self.rocket_rx[theme_r]
         tab = self._blank(n).repeat(n, 1, 1)
-        tab[:, X:Y + 1, A] = AGENT_R + (W - 2 * AGENT_R) * uniform(D_AGENT)
+        tab[:, X:Y + 1, A] = AGENT_R + (W - 2 * AGENT_R) * uniform(D["agent"])
         tab[:, TEX, ROCKET] = (self.tex_rocket + theme_r).float()
         tab[:, RANK, ROCKET] = W + rocket_rx  # launch x: the left edge on the right border
         tab[:, HP, ROCKET] = AGENT_R + rocket_rx  # touching distance
@@ -263,7 +288,7 @@ class Starpilot:
             tab[:, SUB, PB] = SUB_PLAYER_BULLET
             tab[:, BORN, EXPL] = NO_EXPLOSION
             tab[:, TEX, EXPL] = self.expl_tex + (EXPLOSION_FRAMES - 1)
-            tab[:, Y, ROCKET], tab[:, BORN, ROCKET], tab[:, SUB, ROCKET] = HALF, ROCKET_TIME, SUB_ROCKET
+            tab[:, Y, ROCKET], tab[:, BORN, ROCKET], tab[:, SUB, ROCKET] = HALF, self.level_end, SUB_ROCKET
             tab[:, ORDER] = tab[:, SUB] + ORDER_STEP * torch.clamp(tab[:, BORN], -1024, 1)
             return tab
         return self._const("blank", make)
@@ -309,7 +334,7 @@ class Starpilot:
         near = (v.x_lethal - ax).abs_()
         torch.maximum(near, (v.y_lethal - ay).abs_(), out=near)  # Chebyshev distance
         died = near.sub_(self.lethal).mul_(v.alive_lethal).amin(1) < 0
-        rocket = self._rocket_live = not self.sync_ok or bool((t >= ROCKET_TIME).any())  # enters at step 500
+        rocket = self._rocket_live = not self.sync_ok or bool((t >= self.level_end).any())  # enters at the level end
         if rocket:
             complete = (v.x_rocket - agent[:, 0]).abs_() < v.reach_rocket * v.alive_rocket
         else:
@@ -374,7 +399,7 @@ class Starpilot:
 
         # release the ships scheduled for this step (≤ 3) into their ring columns
         ptr = state["ptr"]
-        cand = (ptr[:, None] + self.release_k).clamp_(max=SCHEDULE - 1)
+        cand = (ptr[:, None] + self.release_k).clamp_(max=self.schedule - 1)
         release = state["sched_t"].gather(1, cand) == t[:, None]
         slot = torch.where(release, cand & (SH_N - 1), DUMMY - SH0)[:, None, :].expand(b, ROWS, 3)
         v.ring.scatter_(2, slot, state["sched"].gather(2, cand[:, None, :].expand(b, ROWS, 3)))
@@ -397,9 +422,10 @@ class Starpilot:
             v.to_sin.scatter_(2, column[:, None, None].expand(b, SIN + 1, 1), new[:, :, None])
         v.alive_dummy.fill_(0.0)
 
-        # the finish rocket enters at step 500 with its left edge on the right border
+        # the finish rocket enters at the level end (step 500 in the stock game) with its left
+        # edge on the right border
         if rocket:
-            launch = (t == ROCKET_TIME)[:, None]
+            launch = (t == self.level_end)[:, None]
             torch.where(launch, torch.cat([v.launch_x, v.k_rocket], 1), v.rocket_rows, out=v.rocket_rows)
 
         # explosions: visible for 5 frames, one texture per frame; then everyone's draw order
@@ -411,7 +437,9 @@ class Starpilot:
         reward = c.kill_reward * kills if any_hit else torch.zeros(b, device=self.device)
         if c.finish_reward and rocket:
             reward = torch.add(reward, complete, alpha=c.finish_reward)
-        if c.survival_bonus:
+        if c.survival_bonus and c.survival_bonus_on_death:  # every step, the agent's death included
+            reward = reward + c.survival_bonus
+        elif c.survival_bonus:
             reward = torch.add(reward, ~died, alpha=c.survival_bonus)
         return state, reward, died | complete, complete
 
@@ -470,7 +498,7 @@ class Starpilot:
 
     def sprites(self, state) -> list[SpriteBatch]:
         main, expl, rocket = self._views(state["tab"]).batches
-        if not self.sync_ok or self._rocket_live:  # drawn only once some level has reached step 500
+        if not self.sync_ok or self._rocket_live:  # drawn only once some level has reached the level end
             return [main, expl, rocket]
         return [main, expl]
 
