@@ -10,12 +10,23 @@ An artifact is recorded only after its files are complete on disk, so a crash at
 leaves either a recorded, complete artifact or none. A run folder remembers the ``spec``
 it was made for; opening it with a different spec is an error that names the keys that
 differ, so changed settings never silently reuse stale results.
+
+Several processes may work on one store (two ``crl-merge run`` at once, or workers on a
+shared filesystem): whoever writes into a run holds its *claim* (:meth:`Run.try_claim`),
+an exclusive ``flock`` on the run's ``claim.lock`` that names its owner. The operating
+system drops the lock when its holder exits or dies, so a crashed worker's claim clears
+itself; the manifest is re-read when a claim is taken, so work finished by another
+process meanwhile is seen and not redone.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -26,6 +37,7 @@ from crl_merge.checkpoint import CheckpointError, load_checkpoint, load_model, s
 from crl_merge.files import atomic_write_bytes, atomic_write_json
 
 MANIFEST = "manifest.json"
+CLAIM = "claim.lock"
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 
 
@@ -45,26 +57,82 @@ def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+class Claim:
+    """This process's exclusive hold on a run folder (see the module docstring); a context
+    manager that releases it."""
+
+    def __init__(self, fd: int, path: Path):
+        self.fd, self.path = fd, path
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)  # no owner any more; the file itself stays (see try_claim)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def owner() -> str:
+    """Who holds a claim, as its lock file says it: host, process id, start time."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class Run:
     """One run's folder and manifest."""
 
     def __init__(self, path: Path, spec: dict):
         self.path = path
         self.spec = json.loads(json.dumps(spec))  # as it will read back from JSON
-        manifest_path = path / MANIFEST
-        if manifest_path.is_file():
-            try:
-                self.manifest = json.loads(manifest_path.read_text())
-            except json.JSONDecodeError as e:
-                raise StoreError(f"{manifest_path}: unreadable manifest ({e})") from e
+        if (path / MANIFEST).is_file():
+            self._read_manifest()
             diffs = spec_differences(self.manifest.get("spec", {}), self.spec)
             if diffs:
                 raise StoreError(f"{path} was made for other settings ({'; '.join(diffs)}); "
                                  "delete the folder or use another store (--store)")
         else:
             self.manifest = {"spec": self.spec, "artifacts": {}, "created": time.time()}
-            path.mkdir(parents=True, exist_ok=True)
+            _writable(path)
             self._write_manifest()
+
+    def _read_manifest(self) -> None:
+        manifest_path = self.path / MANIFEST
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{manifest_path}: unreadable manifest ({e})") from e
+
+    def try_claim(self) -> Claim | None:
+        """The run's claim for this process, or None while another process holds it. The lock
+        file is never deleted (deleting a locked file lets a third process lock a new file of
+        the same name while the old lock is still held)."""
+        _writable(self.path)
+        fd = os.open(self.path / CLAIM, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{owner()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        if (self.path / MANIFEST).is_file():
+            self._read_manifest()  # another process may have finished work in it meanwhile
+        return Claim(fd, self.path / CLAIM)
+
+    def claim_holder(self) -> str:
+        """Who holds the claim now (empty when no one does)."""
+        try:
+            return (self.path / CLAIM).read_text().strip()
+        except FileNotFoundError:
+            return ""
 
     @property
     def name(self) -> str:
@@ -130,11 +198,25 @@ class Run:
             raise StoreError(f"{path}: unreadable ({e})") from e
 
 
+def _writable(folder: Path) -> None:
+    """Make ``folder``, or say in one line why the store cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"{folder}: the run store needs a folder here, and a file is in the way (--store)") from None
+    except OSError as e:
+        raise StoreError(f"{folder}: cannot write the run store ({e.strerror}); give a writable --store") from None
+    if not os.access(folder, os.W_OK):
+        raise StoreError(f"{folder}: the run store is read-only here; give a writable --store")
+
+
 class RunStore:
     """A folder of runs, addressed by name parts (suite, preset, kind, task, seeds, …)."""
 
     def __init__(self, root: str | Path = "runs"):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"--store {self.root} is a file; the run store is a folder")
 
     def path(self, *parts: str) -> Path:
         for part in parts:
@@ -154,4 +236,4 @@ class RunStore:
         return Run(path, json.loads((path / MANIFEST).read_text())["spec"])
 
 
-__all__ = ["RunStore", "Run", "StoreError", "CheckpointError", "spec_differences"]
+__all__ = ["RunStore", "Run", "Claim", "StoreError", "CheckpointError", "spec_differences"]

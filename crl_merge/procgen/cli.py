@@ -60,14 +60,30 @@ def _train(args) -> int:
     return 0
 
 
-def _eval(args) -> int:
+def _actor(path: str, device: str):
+    """A Procgen actor from a checkpoint; a critic or a Decision Transformer is named as such."""
     import envs
     from crl_merge.checkpoint import load_model
-    from crl_merge.procgen.evaluate import evaluate
+
+    model, meta = load_model(path, device)
+    kind = meta["architecture"].get("name")
+    if kind != "nature_cnn":
+        raise ConfigError(f"{path} is a {kind} checkpoint; `crl-merge eval` plays Procgen actors "
+                          "(Decision Transformers are evaluated by `crl-merge dt-train` and `dt-run`)")
+    if model.out_dim != envs.NUM_ACTIONS:
+        raise ConfigError(f"{path} has {model.out_dim} output(s), not {envs.NUM_ACTIONS} action logits: "
+                          f"a critic{' (role: ' + meta['role'] + ')' if 'role' in meta else ''}; "
+                          "evaluate the actor checkpoint beside it")
+    return model
+
+
+def _eval(args) -> int:
+    import envs
     from crl_merge.device import resolve_device
+    from crl_merge.procgen.evaluate import evaluate
 
     device = resolve_device(args.device)
-    actor = None if args.model == "random" else load_model(args.model, device)[0]
+    actor = None if args.model == "random" else _actor(args.model, device)
     task = envs.get_task(args.task)
     with progress_bars(disable=args.json) as bars:
         bar = bars.add_task(f"eval on {task.name}", total=args.episodes, status="")
@@ -163,7 +179,9 @@ def add_commands(sub) -> None:
 
     def suite_args(p):
         p.add_argument("suite", help="a suite name (starpilot, fruitbot) or a path to a suite .yaml")
-        p.add_argument("--preset", choices=PRESET_NAMES, default="quick")
+        p.add_argument("--preset", choices=PRESET_NAMES, required=True,
+                       help="smoke: about a minute (tests); quick: one to two hours per suite on a 2-core CPU; "
+                            "paper: the thesis's scale (25M steps × 15 models; a GPU)")
         p.add_argument("--results", default=DEFAULT_RESULTS, help="where leaderboards go: RESULTS/<suite>/<preset>/")
         common(p)
 

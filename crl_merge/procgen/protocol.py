@@ -5,6 +5,7 @@ models by the suite's merge plan and evaluate the merges, all through the run st
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 import torch
@@ -33,16 +34,24 @@ def evaluation_episodes(suite: Suite, model_task: str | None, eval_task: str) ->
     return protocol.episodes if model_task in (None, eval_task) else protocol.cross_episodes
 
 
+def _protocol(suite: Suite, task, episodes: int) -> dict:
+    return {**asdict(suite.evaluation), "episodes": episodes, "task": task.name}
+
+
+def evaluated(run: Run, task_key: str, task, episodes: int, suite: Suite) -> bool:
+    """Whether ``run`` holds the evaluation on ``task_key`` under the suite's protocol."""
+    artifact = layout.evaluation(task_key)
+    return run.has(artifact) and run.load_json(artifact)["protocol"] == _protocol(suite, task, episodes)
+
+
 def evaluate_into(run: Run, task_key: str, actor, task, episodes: int, suite: Suite, device: str,
                   progress=None) -> dict:
     """Evaluate unless the evaluation on ``task_key`` exists with the same protocol; returns its record."""
     p = suite.evaluation
-    protocol = {**asdict(p), "episodes": episodes, "task": task.name}
+    protocol = _protocol(suite, task, episodes)
     artifact = layout.evaluation(task_key)
-    if run.has(artifact):
-        record = run.load_json(artifact)
-        if record["protocol"] == protocol:
-            return record
+    if evaluated(run, task_key, task, episodes, suite):
+        return run.load_json(artifact)
     stats = evaluate(actor, task, episodes, num_envs=p.num_envs, level_seed=p.level_seed, actions=p.actions,
                      device=device, rule=p.rule, progress=progress)
     record = {"protocol": protocol, **stats.summary(), "returns": stats.returns.tolist(),
@@ -76,9 +85,34 @@ class _Bars:
             self.progress.update(self.overall, advance=1)
 
 
+def in_turn(items, run_of, is_done, poll: float = 2.0):
+    """Yield ``(item, run)`` for every item, holding the claim of ``run = run_of(item)`` while
+    the caller works on it (none is taken when ``is_done(item, run)``: a finished store may
+    be read-only). Items whose run another process holds are put off and retried, so two
+    processes on one store share the work and never do one job at the same time."""
+    pending = list(items)
+    while pending:
+        held_elsewhere = []
+        for item in pending:
+            run = run_of(item)
+            if is_done(item, run):
+                yield item, run
+                continue
+            claim = run.try_claim()
+            if claim is None:
+                held_elsewhere.append(item)
+                continue
+            with claim:
+                yield item, run
+        if len(held_elsewhere) == len(pending):
+            time.sleep(poll)  # all that is left is another process's: wait for it to finish or die
+        pending = held_elsewhere
+
+
 def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: str = "auto",
                  progress=None, log=print) -> dict[str, Run]:
-    """Train the grid and evaluate it, skipping whatever is already finished.
+    """Train the grid and evaluate it, skipping whatever is already finished (by this
+    process or another one working on the same store).
 
     Returns the runs by model name (``dodge00``, …, and ``random``). ``progress`` is a rich
     ``Progress`` to draw bars on; ``log(text)`` hears about resumed runs.
@@ -86,31 +120,36 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
     device = resolve_device(device)
     jobs = suite.grid()
     runs: dict[str, Run] = {}
-    model_task: dict[str, str | None] = {}
+    model_task: dict[str, str | None] = {job.model_name: job.task_key for job in jobs}
     bars = _Bars(progress, f"{suite.name} [{suite.preset}] training", len(jobs))
-    for job in jobs:
-        name = job.model_name
-        runs[name], model_task[name] = training_run(store, suite, job, trainer), job.task_key
-        bars.start(f"train {name}", suite.training.total_steps)
+    for job, run in in_turn(jobs, lambda job: training_run(store, suite, job, trainer),
+                            lambda job, run: run.has(layout.ACTOR)):
+        runs[job.model_name] = run
+        bars.start(f"train {job.model_name}", suite.training.total_steps)
         trained = train_run(
-            runs[name], job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
+            run, job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
             trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,
             policy=suite.training.policy,
             progress=lambda step, row: bars.update(
                 step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
         bars.finish("trained" if trained else "already trained")
+    runs = {job.model_name: runs[job.model_name] for job in jobs}  # grid order
     runs["random"] = store.run(*layout.random_parts(suite), spec={"kind": "random"})
     model_task["random"] = None
 
-    evaluations = [(name, key) for name in runs for key in suite.tasks]
-    bars = _Bars(progress, f"{suite.name} [{suite.preset}] evaluation", len(evaluations))
-    for name, key in evaluations:
-        actor = runs[name].load_model(layout.ACTOR, device)[0] if model_task[name] is not None else None
-        episodes = evaluation_episodes(suite, model_task[name], key)
-        bars.start(f"eval {name} on {key}", episodes)
-        record = evaluate_into(runs[name], key, actor, suite.tasks[key], episodes, suite, device,
-                               progress=bars.update)
-        bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}")
+    def evaluations_of(name: str) -> list[tuple[str, int]]:
+        return [(key, evaluation_episodes(suite, model_task[name], key)) for key in suite.tasks]
+
+    bars = _Bars(progress, f"{suite.name} [{suite.preset}] evaluation", len(runs) * len(suite.tasks))
+    for name, run in in_turn(list(runs), runs.get, lambda name, run: all(
+            evaluated(run, key, suite.tasks[key], episodes, suite) for key, episodes in evaluations_of(name))):
+        actor = run.load_model(layout.ACTOR, device)[0] if model_task[name] is not None else None
+        for key, episodes in evaluations_of(name):
+            bars.start(f"eval {name} on {key}", episodes)
+            done = evaluated(run, key, suite.tasks[key], episodes, suite)
+            record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, device, progress=bars.update)
+            bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}"
+                        f"{' (already evaluated)' if done else ''}")
     run_merges(suite, store, runs, device, progress)
     return runs
 
@@ -134,28 +173,34 @@ def run_merges(suite: Suite, store: RunStore, runs: dict[str, Run], device: str,
     tasks; skips what is finished."""
     jobs = merge_jobs(suite)
     eval_tasks = [SUPER, *suite.analysis_tasks]
+
+    def is_done(job, run) -> bool:
+        return all(evaluated(run, key, suite.tasks[key], evaluation_episodes(suite, SUPER, key), suite)
+                   for key in eval_tasks)
+
     bars = _Bars(progress, f"{suite.name} [{suite.preset}] merges", len(jobs))
-    for round_name, method, a, b in jobs:
-        run = merge_run(store, suite, round_name, method, a, b)
+    for (round_name, method, a, b), run in in_turn(jobs, lambda job: merge_run(store, suite, *job), is_done):
         bars.start(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}", len(eval_tasks))
-        if not all(run.has(layout.evaluation(key)) for key in eval_tasks):
-            if run.has(layout.ACTOR):
-                actor = run.load_model(layout.ACTOR, device)[0]
-            else:
-                kept, permuted = (a, b) if method.direction == "ab" else (b, a)
-                pair = PairModels(runs[kept.model_name].load_model(layout.ACTOR, device)[0],
-                                  runs[permuted.model_name].load_model(layout.ACTOR, device)[0], kept.task,
-                                  permuted.task, kept.level_seed, permuted.level_seed, kept.init_seed,
-                                  permuted.init_seed)
-                actor = merged_actor(method, pair, suite.merge.states, device)
-                if method.info.is_merge:
-                    run.save_model(layout.ACTOR, actor, method=method.row_id, round=round_name, a=kept.model_name,
-                                   b=permuted.model_name)
-            for i, key in enumerate(eval_tasks):
-                episodes = evaluation_episodes(suite, SUPER, key)
-                record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, device)
-                bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
-        bars.finish()
+        if is_done(None, run):
+            bars.finish("already merged and evaluated")
+            continue
+        if run.has(layout.ACTOR):
+            actor = run.load_model(layout.ACTOR, device)[0]
+        else:
+            kept, permuted = (a, b) if method.direction == "ab" else (b, a)
+            pair = PairModels(runs[kept.model_name].load_model(layout.ACTOR, device)[0],
+                              runs[permuted.model_name].load_model(layout.ACTOR, device)[0], kept.task,
+                              permuted.task, kept.level_seed, permuted.level_seed, kept.init_seed,
+                              permuted.init_seed)
+            actor = merged_actor(method, pair, suite.merge.states, device)
+            if method.info.is_merge:
+                run.save_model(layout.ACTOR, actor, method=method.row_id, round=round_name, a=kept.model_name,
+                               b=permuted.model_name)
+        for i, key in enumerate(eval_tasks):
+            record = evaluate_into(run, key, actor, suite.tasks[key], evaluation_episodes(suite, SUPER, key), suite,
+                                   device)
+            bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
+        bars.finish("merged")
 
 
 __all__ = ["run_protocol", "evaluate_into", "training_run", "SUPER"]

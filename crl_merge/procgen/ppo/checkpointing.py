@@ -35,4 +35,5 @@ class TrainingCheckpoint:
         """Drop the checkpoint once the final artifacts are saved."""
         self.run.forget(ARTIFACT)
         for suffix in (".safetensors", ".json"):
-            (self.run.path / f"{ARTIFACT}{suffix}").unlink(missing_ok=True)
+            if (path := self.run.path / f"{ARTIFACT}{suffix}").exists():  # a finished read-only store has none
+                path.unlink()
