@@ -11,7 +11,7 @@ DEVICE  ?= auto
 STORE   ?= runs
 RUN     := $(VENV)/bin/crl-merge
 
-.PHONY: install test benchmark benchmark-starpilot benchmark-fruitbot leaderboard compare-trainers \
+.PHONY: install test demo benchmark benchmark-starpilot benchmark-fruitbot leaderboard compare-trainers \
         benchmark-dt dt-datasets bench-envs bench-train bench-merge bench-dt clean
 
 $(PY):
@@ -26,6 +26,12 @@ install: $(PY)
 
 test:
 	$(PY) -m pytest -q
+
+# A first look, about a minute on a CPU: the Starpilot suite at the smoke preset (6 tiny models,
+# their merges, a leaderboard), written under $(DEMO) rather than into runs/ and results/.
+DEMO ?= /tmp/crl-merge-demo
+demo:
+	$(RUN) run starpilot --preset smoke --device cpu --store $(DEMO)/runs --results $(DEMO)/results
 
 # Train the grid, evaluate, merge, write results/<suite>/<preset>/ and print the leaderboard.
 # Finished work is skipped and interrupted training resumes, so re-running is cheap.

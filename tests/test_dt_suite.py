@@ -51,6 +51,7 @@ def _write(tmp_path, mutate) -> Path:
     (lambda r: r["train"].update(steps="many"), r"train.steps must be an integer, got 'many'"),
     (lambda r: r["seeds"].update(init=[0]), r"seeds.init needs one seed per env"),
     (lambda r: r["presets"]["quick"].update(train={"batch_size": 0}), r"train.batch_size = 0 is out of range: allowed value ≥ 1"),
+    (lambda r: r["datasets"].update(policies="envs/mujoco/policies"), r"moved from envs/mujoco/policies to crl_merge/dt"),
     (lambda r: r["presets"].update(huge={}), r"presets: unknown preset\(s\) \['huge'\]; valid presets: \['smoke', 'quick', 'paper'\]"),
 ])
 def test_errors_name_file_key_and_allowed_values(tmp_path, mutate, message):
@@ -154,3 +155,11 @@ def test_one_seed_gives_one_transformer_whatever_the_envs():
     torch.manual_seed(1)
     other = DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=2, n_embd=32)).transformer.state_dict()
     assert not all(torch.equal(other[k], trunks[0][k]) for k in other)
+
+
+def test_the_suite_and_its_policies_are_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = load_suite("benchmarks/mujoco_dt.yaml", "smoke")
+    assert suite.path == SUITE
+    policies = Path(suite.config["datasets"]["policies"])
+    assert policies.is_absolute() and (policies / "hopper" / "policies.json").is_file()

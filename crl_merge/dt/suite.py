@@ -125,5 +125,8 @@ def load_suite(name_or_path: str | Path, preset: str) -> Suite:
     validate({k: v for k, v in data.items() if k != "presets"}, SCHEMA, f"{path}: ")  # even what a preset replaces
     config = _lists(validate(with_preset(data, preset, path), SCHEMA, f"{path} (preset {preset}): "))
     _check_values(config, path)
+    if config["datasets"]["policies"].rstrip("/") == "envs/mujoco/policies":
+        raise ConfigError(f"{path}: datasets.policies: the committed behaviour policies moved from envs/mujoco/policies "
+                          "to crl_merge/dt/policies; change the key to that")
     config["datasets"]["policies"] = str(project_path(config["datasets"]["policies"]))
     return Suite(path, preset, config)
