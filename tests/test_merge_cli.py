@@ -115,3 +115,7 @@ def test_an_existing_output_or_a_source_is_never_overwritten(checkpoints, tmp_pa
     assert out.read_bytes() == first and checkpoints["A"].read_bytes() == before
     run("average", checkpoints["A"], checkpoints["C"], "--alpha", "0.2", "--force", "-o", out)
     assert out.read_bytes() != first
+    (tmp_path / "manifest.json").write_text("{}")  # tmp_path is now a run folder of a store
+    with pytest.raises(ValueError, match="is inside a run folder of a run store"):
+        run("average", checkpoints["A"], checkpoints["C"], "--force", "-o", tmp_path / "new.safetensors")
+    assert not (tmp_path / "new.safetensors").exists()

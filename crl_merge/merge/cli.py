@@ -13,6 +13,7 @@ from pathlib import Path
 from crl_merge.checkpoint import load_model, save_model
 from crl_merge.merge.methods import DEFAULTS, MERGE_METHODS, WEIGHTS_ONLY, merge_weights
 from crl_merge.merge.specs import spec_for
+from crl_merge.store import MANIFEST
 
 
 def add_commands(subparsers) -> None:
@@ -45,6 +46,9 @@ def merge_command(args) -> int:
     sources = [Path(p).with_suffix("") for p in ([args.base] if args.base else []) + list(args.checkpoints)]
     if out.with_suffix("") in sources:
         raise ValueError(f"--out {out} is one of the checkpoints being merged; write the merge elsewhere")
+    if (out.parent / MANIFEST).is_file():
+        raise ValueError(f"--out {out} is inside a run folder of a run store ({out.parent}), which only its run "
+                         "writes; write the merge elsewhere")
     if not args.force and (out.with_suffix(".safetensors").exists() or out.with_suffix(".json").exists()):
         raise ValueError(f"--out {out} exists; give another path, or --force to overwrite it")
     paths = ([args.base] if args.base else []) + list(args.checkpoints)
