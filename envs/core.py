@@ -71,7 +71,8 @@ class VecGame:
     """``num_envs`` copies of a task, stepped together on ``device``.
 
     ``seed`` keys the level-seed stream (Procgen's ``rand_seed``); ``levels="eval"`` draws
-    from a separate, held-out stream for the same seed. ``num_levels``/``start_level`` as in
+    from a separate, held-out stream for the same seed. Environment i plays stream i of its
+    seed unless ``reset(stream=...)`` gives it another. ``num_levels``/``start_level`` as in
     Procgen: 0 levels means the unbounded level set.
 
     ``sync_free`` (default: on every device but the CPU) makes ``step`` free of host
@@ -112,6 +113,7 @@ class VecGame:
         shortest = max(1, min(self.timeout, getattr(self.game, "min_episode_length", 1)))
         self.refresh_size = min(num_envs, math.ceil(num_envs / shortest))
         self.state: dict[str, torch.Tensor] | None = None
+        self.stream: torch.Tensor | None = None  # per-environment level streams (None: env i plays stream i)
         self._ones_cache = torch.ones(0, dtype=torch.int64, device=self.device)
 
     @contextmanager
@@ -139,13 +141,35 @@ class VecGame:
 
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
-        return rng.level_seeds(self.seed, self.domain, env_index, episode, self.num_levels, self.start_level)
+        stream = env_index if self.stream is None else self.stream.index_select(0, env_index)
+        return rng.level_seeds(self.seed, self.domain, stream, episode, self.num_levels, self.start_level)
+
+    def _per_env(self, values, name: str, limit: int) -> torch.Tensor:
+        values = torch.as_tensor(values, device=self.device)
+        if values.dtype.is_floating_point or values.dtype == torch.bool or values.is_complex():
+            raise TypeError(f"{name} must be integers, got dtype {values.dtype}")
+        if tuple(values.shape) != (self.num_envs,):
+            raise ValueError(f"{name} must have shape ({self.num_envs},), got {tuple(values.shape)}")
+        values = values.to(torch.int64, copy=True)
+        if bool(((values < 0) | (values >= limit)).any()):
+            raise ValueError(f"{name} must be integers in [0, {limit}), got {values.tolist()[:8]}")
+        return values
 
     # -- API -----------------------------------------------------------------------------
-    def reset(self) -> torch.Tensor:
-        """Start every environment on its first level; returns the observations."""
+    def reset(self, stream=None, episode=None) -> torch.Tensor:
+        """Start every environment on its first level; returns the observations.
+
+        ``stream``, ``episode`` (optional, ``num_envs`` integers each): environment i plays
+        level stream ``stream[i]`` of this seed (default: the streams it had, at first stream
+        i) from its ``episode[i]``-th level on (default 0), i.e. the levels that environment
+        ``stream[i]`` of a game with this seed plays from its episode ``episode[i]``. A
+        ``stream`` given stays for later resets. The adapters' seeds (``envs/adapters``) use it.
+        """
         with self._engine():
-            self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+            stream = self.stream if stream is None else self._per_env(stream, "stream", 2**32)
+            self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device) if episode is None \
+                else self._per_env(episode, "episode", 2**62)
+            self.stream = stream
             self.level_seed = self._level_seeds(self.env_index, self.episode)
             self.state = self.game.generate(self.level_seed)
             self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)

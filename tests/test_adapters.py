@@ -1,14 +1,22 @@
-"""The three adapters, driven by the real libraries: SB3's PPO trains on ours, gymnasium's
-vector API and gym3's observe/act work, and ProcgenGym3Env code runs unchanged."""
+"""The adapters, driven by the real libraries: SB3's PPO trains on ours, gymnasium's vector
+API and gym3's observe/act work, ProcgenGym3Env code runs unchanged, the single-environment
+gymnasium Env passes both libraries' checkers, and seeds mean what the libraries say."""
+
+import warnings
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs.adapters.gym3_env import ProcgenGym3Env
+from envs.adapters.gymnasium_env import GymnasiumEnv
 from envs.adapters.gymnasium_vector import GymnasiumVectorEnv
 from envs.adapters.sb3 import SB3VecEnv
+
+TASK = "fruitbot/fruits"  # its first frames differ from level to level
 
 
 def test_sb3_ppo_trains_on_our_vecenv():
@@ -99,3 +107,94 @@ def test_gym3_center_agent():
         ProcgenGym3Env(num=1, env_name="fruitbot", paint_vel_info=True)
     with pytest.raises(TypeError, match="restrict_themes must be true or false"):
         ProcgenGym3Env(num=1, env_name="fruitbot", restrict_themes="yes")
+
+
+def test_gymnasium_vector_seeds_as_gymnasium():
+    """Environment i with seed s plays environment s's levels of the game's family; an int
+    seed s gives environment i seed s + i, so seed 0 is the game's own levels."""
+    own = envs.make(TASK, num_envs=5, seed=3).reset().numpy()
+    env = GymnasiumVectorEnv(envs.make(TASK, num_envs=3, seed=3))
+    first, _ = env.reset()
+    assert (first == own[:3]).all()
+    assert (env.reset(seed=0)[0] == own[:3]).all()
+    one, info = env.reset(seed=1)
+    assert (one == own[1:4]).all()
+    listed, listed_info = env.reset(seed=[1, 2, 3])  # the same as seed=1
+    assert (listed == one).all() and (listed_info["level_seed"] == info["level_seed"]).all()
+    assert not (env.reset(seed=2)[0] == one).all()  # different seeds, different levels
+    same, _ = env.reset(seed=[2, 2, None])  # equal seeds, equal levels; None: not reseeded (not played yet: stays)
+    assert (same[0] == own[2]).all() and (same[1] == own[2]).all() and (same[2] == own[4]).all()
+    played = env.reset(seed=0)[1]["level_seed"]
+    env.step(np.zeros(3, dtype=np.int64))
+    moved, moved_info = env.reset(seed=[None, 1, None])  # played levels are not replayed
+    assert (moved[1] == own[1]).all()
+    assert (moved_info["level_seed"] != played)[[0, 2]].all()
+
+
+def test_gymnasium_vector_refuses_bad_seeds_by_name():
+    env = GymnasiumVectorEnv(envs.make(TASK, num_envs=3, seed=0))
+    with pytest.raises(ValueError, match=r"seed: a list of seeds needs one per environment \(3\), got 2"):
+        env.reset(seed=[1, 2])
+    with pytest.raises(TypeError, match=r"seed\[1\] must be an integer in \[0, 2\*\*32\) or None, got float 2.5"):
+        env.reset(seed=[1, 2.5, None])
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 3\]"):
+        env.reset(seed=-1)
+    with pytest.raises(TypeError, match="seed must be None, an integer, or a list of 3 integers or None"):
+        env.reset(seed="42")
+    with pytest.raises(ValueError, match="takes no options"):
+        env.reset(options={"reset_mask": np.ones(3, dtype=bool)})
+
+
+def test_sb3_seed_takes_effect_on_the_next_reset():
+    venv = SB3VecEnv(envs.make(TASK, num_envs=2, seed=3))
+    assert venv.seed(1) == [1, 2]  # what SB3 returns: seed + i
+    seeded = venv.reset()
+    assert (seeded == GymnasiumVectorEnv(envs.make(TASK, num_envs=2, seed=3)).reset(seed=1)[0]).all()
+    assert (seeded == envs.make(TASK, num_envs=3, seed=3).reset().numpy()[1:]).all()
+    assert venv.reset_infos[0]["level_seed"] != venv.reset_infos[1]["level_seed"]
+    venv.step(np.zeros(2, dtype=np.int64))
+    assert not (venv.reset() == seeded).all()  # seeds are used once: this reset moves on to new levels
+    drawn = venv.seed()
+    assert len(drawn) == 2 and drawn[1] == drawn[0] + 1
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 2\]"):
+        venv.seed(2**32 - 1)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        venv.seed(1.0)
+
+
+def test_single_env_passes_both_checkers():
+    env = GymnasiumEnv(TASK, seed=0, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not having a spec")  # nothing is registered
+        gymnasium_check_env(env.unwrapped)
+    sb3_check_env(env)
+    assert env.render().shape == (64, 64, 3)
+
+
+def test_single_env_seeds_terminations_and_truncations():
+    vector = GymnasiumVectorEnv(envs.make(TASK, num_envs=3, seed=3))
+    expected, expected_info = vector.reset(seed=[9, 0, 9])
+    env = GymnasiumEnv(TASK, seed=3)
+    assert (env.reset()[0] == expected[1]).all()  # the first reset: envs.make(task, 1, seed=3)'s levels
+    obs, info = env.reset(seed=9)  # the levels of any environment seeded 9 in the same family
+    assert (obs == expected[0]).all() and info["level_seed"] == expected_info["level_seed"][0]
+    assert not (env.reset(seed=10)[0] == obs).all()
+    for step in range(1, 200):  # a crash into a wall ends this episode: termination
+        obs, reward, terminated, truncated, info = env.step(4)
+        if terminated or truncated:
+            break
+    assert terminated and not truncated and step < 200
+    after = env.reset()  # the level loaded at the episode's end, not yet played
+    assert (after[0] == obs).all()
+    env.step(4)
+    assert env.reset()[1]["level_seed"] != after[1]["level_seed"]  # a played level is left
+    short = GymnasiumEnv(TASK, seed=3, overrides={"timeout": 4})
+    short.reset(seed=9)
+    ends = [short.step(4)[2:4] for _ in range(4)]
+    assert ends == [(False, False)] * 3 + [(False, True)]  # the timeout truncates
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 1\]"):
+        env.reset(seed=2**32)
+    with pytest.raises(ValueError, match="takes no options"):
+        env.reset(options={"level": 3})
+    with pytest.raises(ValueError, match="render_mode='human'"):
+        GymnasiumEnv(TASK, render_mode="human")

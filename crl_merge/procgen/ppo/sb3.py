@@ -107,6 +107,7 @@ def train_sb3(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed
                 policy_kwargs={"share_features_extractor": policy_layout == "shared",
                                "optimizer_kwargs": {"eps": ppo.adam_eps}})
     copy_into_policy(model.policy, make_actor_critic(policy_layout, init_seed).to(device))
+    venv.seed(0)  # SB3 seeded the envs with init_seed on building PPO; the levels are level_seed's alone
     generators = {"torch": torch.default_generator}
     if device.type == "cuda":
         generators["cuda"] = torch.cuda.default_generators[device.index or 0]
