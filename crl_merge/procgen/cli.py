@@ -40,7 +40,7 @@ def _train(args) -> int:
     ppo = PPOConfig.from_mapping(_parse_ppo_overrides(args.ppo), "--ppo")
     if args.steps < 1:
         raise ConfigError(f"--steps {args.steps}: must be ≥ 1 environment step")
-    steps = -(-args.steps // ppo.rollout_size) * ppo.rollout_size  # PPO trains whole rollouts
+    steps = ppo.steps_trained(args.steps)
     if steps != args.steps:
         print(f"--steps {args.steps:,} rounded up to {steps:,}: whole rollouts of n_envs × n_steps = "
               f"{ppo.rollout_size:,} steps", file=sys.stderr)

@@ -125,7 +125,7 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
     for job, run in in_turn(jobs, lambda job: training_run(store, suite, job, trainer),
                             lambda job, run: run.has(layout.ACTOR)):
         runs[job.model_name] = run
-        bars.start(f"train {job.model_name}", suite.training.total_steps)
+        bars.start(f"train {job.model_name}", suite.ppo.steps_trained(suite.training.total_steps))
         trained = train_run(
             run, job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
             trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,

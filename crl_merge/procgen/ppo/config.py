@@ -32,6 +32,10 @@ class PPOConfig(Config):
     def rollout_size(self) -> int:
         return self.n_envs * self.n_steps
 
+    def steps_trained(self, total_steps: int) -> int:
+        """What training for ``total_steps`` trains: whole rollouts, so rounded up."""
+        return -(-total_steps // self.rollout_size) * self.rollout_size
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str, base: "PPOConfig | None" = None) -> "PPOConfig":
         """``base`` (default: the thesis's values) with ``values`` applied; errors name ``where``
