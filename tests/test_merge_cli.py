@@ -55,10 +55,12 @@ def test_rebasin_of_a_permuted_copy_writes_back_the_original_with_provenance(che
 @pytest.mark.parametrize("method, extra", [
     ("average", []), ("average", ["--alpha", "0.5"]), ("task_arithmetic", ["--base", "C", "--scale", "0.5"]),
     ("ties", ["--base", "C", "--density", "1", "--scale", "0.5"]),
+    ("dare", ["--base", "C", "--density", "1", "--scale", "0.5"]),
+    ("breadcrumbs", ["--base", "C", "--density", "1", "--outliers", "0", "--scale", "0.5"]),
 ])
 def test_methods_on_two_checkpoints(checkpoints, tmp_path, method, extra):
-    """With these settings every method gives the plain mean of A and C (TIES with density 1
-    and C as the base: one task vector, A − C, half of it added to C)."""
+    """With these settings every method gives the plain mean of A and C (TIES, DARE and
+    Breadcrumbs keeping everything, C as the base: one task vector, A − C, half of it added to C)."""
     extra = [str(checkpoints[x]) if x in checkpoints else x for x in extra]
     second = "C" if method == "average" else None
     sources = [checkpoints["A"]] + ([checkpoints[second]] if second else [])

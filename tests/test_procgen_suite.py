@@ -62,7 +62,7 @@ def write_suite(tmp_path, mutate):
     (lambda d: d["sub_tasks"].update(dodge="fruitbot/fruits"), "task 'dodge' is a fruitbot task"),
     (lambda d: d["sub_tasks"].update(third="starpilot/super"), "needs exactly two sub-tasks"),
     (lambda d: d["merge"]["rounds"].update(odd=[["00", "02"]]), "merge.rounds.odd[0] = ['00', '02']"),
-    (lambda d: d["merge"]["methods"].append({"method": "slerp"}), "needs 'method', one of"),
+    (lambda d: d["merge"]["methods"].append({"method": "soup"}), "needs 'method', one of"),
     (lambda d: d["merge"]["methods"].append({"method": "rebasin", "alpha": [1.5]}),
      "alpha = 1.5 is out of range: allowed 0.0 ≤ value ≤ 1.0"),
     (lambda d: d["merge"]["methods"].append({"method": "average", "alpha": [0.5]}), "listed twice: ['average-a0.5']"),
@@ -104,3 +104,17 @@ def test_the_readme_example_split_is_a_valid_suite():
     suite = load_suite("benchmarks/examples/starpilot_hunt_evade.yaml", "smoke")
     assert suite.sub_tasks == ("hunt", "evade") and not suite.tasks["evade"].config.player_can_fire
     assert {r for r, _, _ in suite.merge_pairs()} == {"same_init", "diff_init"}
+
+
+def test_each_method_of_the_table_is_one_line_of_a_plan(tmp_path):
+    from crl_merge.merge import MERGE_METHODS
+
+    def every_method(d):
+        d["merge"]["methods"] = [{"method": m} for m in MERGE_METHODS]
+        del d["reference"]  # it names rows of the thesis's plan
+
+    path = write_suite(tmp_path, every_method)
+    rows = [m.row_id for m in load_suite(path, "quick").merge.methods]
+    assert rows == ["average-a0.5", "rebasin-a0.5-ab", "activation_matching-a0.5-ab", "fisher", "task_arithmetic-s1",
+                    "ties-d0.2-s1", "slerp-a0.5", "dare-d0.2-s1", "breadcrumbs-d0.2-o0.01-s1", "model_stock",
+                    "ensemble"]

@@ -19,7 +19,7 @@ from crl_merge.store import MANIFEST
 def add_commands(subparsers) -> None:
     """Add the ``merge`` command to the ``crl-merge`` parser's subparsers."""
     p = subparsers.add_parser(
-        "merge", help="merge checkpoints (weight averaging, Git Re-Basin, task arithmetic, TIES)",
+        "merge", help="merge checkpoints (weight averaging, Git Re-Basin, SLERP, task-vector methods)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="methods:\n" + "\n".join(f"  {k:16} {MERGE_METHODS[k].doc}" for k in WEIGHTS_ONLY)
         + "\n(activation_matching, fisher and ensemble need rollouts: they run inside `crl-merge run`)")
@@ -28,16 +28,20 @@ def add_commands(subparsers) -> None:
     p.add_argument("-o", "--out", required=True, help="output path (.safetensors; a .json sidecar goes beside it)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--alpha", type=float,
-                   help="weight of A (average of two, rebasin); default: the equal-weight mean")
+                   help="weight of A (average of two, rebasin, slerp); default: the equal-weight mean, or 0.5")
     p.add_argument("--subset", action="append",
                    help="merge only these parameters: a group name (attention, mlp, conv3, layer1, …) or a regex; "
                         "repeat for a union (default: all mergeable parameters)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weight-matching permutation order (rebasin)")
-    p.add_argument("--base", help="the shared starting checkpoint (task_arithmetic, ties)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weight-matching permutation order (rebasin) or of the drops (dare)")
+    p.add_argument("--base", help="the shared starting checkpoint (task_arithmetic, ties, dare, breadcrumbs, "
+                                  "model_stock)")
     p.add_argument("--scale", type=float, default=DEFAULTS["scale"],
-                   help="task-vector scale (task_arithmetic, ties; default %(default)s)")
+                   help="task-vector scale (task_arithmetic, ties, dare, breadcrumbs; default %(default)s)")
     p.add_argument("--density", type=float, default=DEFAULTS["density"],
-                   help="fraction of each task vector kept (ties; default %(default)s)")
+                   help="fraction of each task vector kept (ties, dare, breadcrumbs; default %(default)s)")
+    p.add_argument("--outliers", type=float, default=DEFAULTS["outliers"],
+                   help="fraction of largest task-vector entries dropped (breadcrumbs; default %(default)s)")
     p.set_defaults(func=merge_command)
 
 
@@ -72,7 +76,8 @@ def merge_command(args) -> int:
         provenance["base"] = provenance["sources"][0]
         provenance["sources"] = provenance["sources"][1:]
     merged, record = merge_weights(args.method, state_dicts, alpha=args.alpha, base=base, scale=args.scale,
-                                   density=args.density, spec=spec_for(*[m["architecture"] for m in metas]),
+                                   density=args.density, outliers=args.outliers,
+                                   spec=spec_for(*[m["architecture"] for m in metas]),
                                    seed=args.seed, subset=args.subset)
     provenance |= record
     model = models[0]

@@ -16,6 +16,8 @@ from crl_merge.merge.diagnostics import l2_distance
 from crl_merge.merge.operators import average, interpolate, task_arithmetic, ties_merge
 from crl_merge.merge.specs import PermutationSpec
 from crl_merge.merge.subsets import Subset
+from crl_merge.merge.slerp import slerp
+from crl_merge.merge.task_vectors import breadcrumbs, dare, model_stock
 from crl_merge.merge.weight_matching import align
 
 
@@ -47,9 +49,17 @@ MERGE_METHODS: dict[str, MergeMethodInfo] = {
     "task_arithmetic": MergeMethodInfo("base + scale·Σ(model − base)", ("scale",), pairwise=False, needs_base=True),
     "ties": MergeMethodInfo("TIES: trimmed, sign-elected task vectors added to the base", ("density", "scale"),
                             pairwise=False, needs_base=True),
+    "slerp": MergeMethodInfo("spherical interpolation per tensor, alpha weighing A", ("alpha",)),
+    "dare": MergeMethodInfo("DARE: task vectors with entries dropped at random (kept: density, rescaled), "
+                            "added to the base", ("density", "scale"), pairwise=False, needs_base=True),
+    "breadcrumbs": MergeMethodInfo("Model Breadcrumbs: task vectors without their largest (outliers) and smallest "
+                                   "entries (keeping density), added to the base", ("density", "outliers", "scale"),
+                                   pairwise=False, needs_base=True),
+    "model_stock": MergeMethodInfo("Model Stock: the models' mean pulled towards the base by the angle between "
+                                   "their task vectors", pairwise=False, needs_base=True),
     "ensemble": MergeMethodInfo("a logit ensemble of the two models (a baseline, not a merge)", is_merge=False),
 }
-DEFAULTS = {"alpha": 0.5, "scale": 1.0, "density": 0.2}
+DEFAULTS = {"alpha": 0.5, "scale": 1.0, "density": 0.2, "outliers": 0.01}
 DIRECTIONS = ("ab", "ba")
 WEIGHTS_ONLY = tuple(name for name, m in MERGE_METHODS.items() if m.is_merge and not m.needs_states)
 """The methods that need nothing but the checkpoints (what ``crl-merge merge`` offers)."""
@@ -57,7 +67,8 @@ WEIGHTS_ONLY = tuple(name for name, m in MERGE_METHODS.items() if m.is_merge and
 
 def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None = None, base: dict | None = None,
                   scale: float = DEFAULTS["scale"], density: float = DEFAULTS["density"],
-                  spec: PermutationSpec | None = None, seed: int = 0, subset: Subset = None) -> tuple[dict, dict]:
+                  outliers: float = DEFAULTS["outliers"], spec: PermutationSpec | None = None, seed: int = 0,
+                  subset: Subset = None) -> tuple[dict, dict]:
     """``(merged state dict, what the method did)`` for a method of :data:`WEIGHTS_ONLY`.
     For ``rebasin`` the record holds the weight-matching objective per sweep and the L2
     distance of A to B before and after alignment."""
@@ -86,7 +97,17 @@ def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None =
         return task_arithmetic(base, state_dicts, scale, subset=subset), {"scale": scale}
     if method == "ties":
         return ties_merge(base, state_dicts, density, scale, subset=subset), {"density": density, "scale": scale}
+    if method == "dare":
+        return (dare(base, state_dicts, density, scale, seed=seed, subset=subset),
+                {"density": density, "scale": scale, "seed": seed})
+    if method == "breadcrumbs":
+        return (breadcrumbs(base, state_dicts, density, outliers, scale, subset=subset),
+                {"density": density, "outliers": outliers, "scale": scale})
+    if method == "model_stock":
+        return model_stock(base, state_dicts, subset=subset), {}
     alpha = DEFAULTS["alpha"] if alpha is None else alpha
+    if method == "slerp":
+        return slerp(*state_dicts, alpha, subset=subset), {"alpha": alpha}
     a, b = state_dicts
     if spec is None:
         raise ValueError("rebasin needs the architecture's permutation spec")

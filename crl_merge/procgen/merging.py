@@ -68,7 +68,8 @@ def merged_actor(method: MergeMethod, pair: PairModels, states: int, device="cpu
                 raise ValueError(f"{method.method} needs models from one initialisation; got init seeds "
                                  f"{pair.init_a} and {pair.init_b}")
             base = make_actor(pair.init_a).state_dict()
-        settings = {k: v for k, v in (("scale", method.scale), ("density", method.density)) if v is not None}
+        settings = {k: v for k, v in (("scale", method.scale), ("density", method.density),
+                                      ("outliers", method.outliers)) if v is not None}
         merged, _ = merge_weights(method.method, [a, b], alpha=method.alpha, base=base, spec=spec, **settings)
     actor = make_actor().to(device)
     actor.load_state_dict(merged)

@@ -30,8 +30,9 @@ from crl_merge.merge.methods import DEFAULTS, DIRECTIONS, MERGE_METHODS
 from envs.schema import ConfigError, Option, check_keys, check_value, join, mapping
 
 _ALPHA = Option("float", lo=0.0, hi=1.0)
-_POSITIVE = {"scale": Option("float", lo=0.0, hi=10.0, check=lambda v: None if v > 0 else "must be > 0"),
-             "density": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v > 0 else "must be > 0")}
+_SETTINGS = {"scale": Option("float", lo=0.0, hi=10.0, check=lambda v: None if v > 0 else "must be > 0"),
+             "density": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v > 0 else "must be > 0"),
+             "outliers": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v < 1 else "must be < 1")}
 PLAN_KEYS = ("rounds", "methods", "states", "pairs_per_round")
 
 
@@ -44,6 +45,7 @@ class MergeMethod:
     direction: str = "ab"
     scale: float | None = None
     density: float | None = None
+    outliers: float | None = None
     beyond_thesis: bool = False
 
     @property
@@ -62,6 +64,8 @@ class MergeMethod:
             parts.append(f"a{self.alpha:g}")
         if self.density is not None:
             parts.append(f"d{self.density:g}")
+        if self.outliers is not None:
+            parts.append(f"o{self.outliers:g}")
         if self.scale is not None:
             parts.append(f"s{self.scale:g}")
         if "directions" in self.info.settings:
@@ -89,10 +93,10 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     alphas = alphas if isinstance(alphas, list) else [alphas]
     directions = check_value(entry.get("directions", ["ab"]), Option("list", choices=DIRECTIONS),
                              join(at, "directions"))
-    settings = {k: check_value(entry.get(k, DEFAULTS[k]), _POSITIVE[k], join(at, k)) if k in info.settings else None
-                for k in ("scale", "density")}
+    settings = {k: check_value(entry.get(k, DEFAULTS[k]), option, join(at, k)) if k in info.settings else None
+                for k, option in _SETTINGS.items()}
     return [MergeMethod(name, None if alpha is None else check_value(alpha, _ALPHA, join(at, "alpha")), direction,
-                        settings["scale"], settings["density"], beyond)
+                        beyond_thesis=beyond, **settings)
             for alpha in alphas for direction in directions]
 
 
