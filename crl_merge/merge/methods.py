@@ -24,7 +24,9 @@ from crl_merge.merge.weight_matching import align
 @dataclass(frozen=True)
 class MergeMethodInfo:
     """``settings``: the method's settings (``alpha`` weighs the first model; ``directions``
-    says which model is the first, for methods that treat the two differently)."""
+    says which model is the first, for methods that treat the two differently; ``repair``:
+    REPAIR the interpolated network's activation statistics on rollout states, see
+    :mod:`crl_merge.merge.repair`)."""
 
     doc: str
     settings: tuple[str, ...] = ()
@@ -38,13 +40,13 @@ class MergeMethodInfo:
 MERGE_METHODS: dict[str, MergeMethodInfo] = {
     "average": MergeMethodInfo(
         "weight averaging: alpha·A + (1 − alpha)·B; with more than two models and no alpha, the equal-weight mean",
-        ("alpha",), pairwise=False, in_thesis=True),
+        ("alpha", "repair"), pairwise=False, in_thesis=True),
     "rebasin": MergeMethodInfo(
-        "Git Re-Basin: weight-match B onto A, then alpha·A + (1 − alpha)·π(B)", ("alpha", "directions"),
+        "Git Re-Basin: weight-match B onto A, then alpha·A + (1 − alpha)·π(B)", ("alpha", "directions", "repair"),
         in_thesis=True),
     "activation_matching": MergeMethodInfo(
         "Git Re-Basin activation matching on rollout states, then alpha·A + (1 − alpha)·π(B)",
-        ("alpha", "directions"), needs_states=True),
+        ("alpha", "directions", "repair"), needs_states=True),
     "fisher": MergeMethodInfo("Fisher-weighted averaging (diagonal Fisher on rollout states)", needs_states=True),
     "task_arithmetic": MergeMethodInfo("base + scale·Σ(model − base)", ("scale",), pairwise=False, needs_base=True),
     "ties": MergeMethodInfo("TIES: trimmed, sign-elected task vectors added to the base", ("density", "scale"),

@@ -1,6 +1,7 @@
 """Making the merged actor of one merge of a suite's plan: the weights-only methods through
-:func:`crl_merge.merge.methods.merge_weights`; activation matching and Fisher merging with
-states from the source models' own rollouts; the logit ensemble baseline."""
+:func:`crl_merge.merge.methods.merge_weights` (Re-Basin here, since REPAIR needs the aligned
+B); activation matching, Fisher merging and REPAIR with states from the source models' own
+rollouts; the logit ensemble baseline."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 import torch
 
 import envs
-from crl_merge.merge import (LogitEnsemble, activation_matching, apply_permutation, diagonal_fisher, fisher_merge,
-                             interpolate, merge_weights, spec_for)
+from crl_merge.merge import (LogitEnsemble, activation_matching, align, apply_permutation, diagonal_fisher,
+                             fisher_merge, interpolate, merge_weights, spec_for)
+from crl_merge.merge.repair import repair
 from crl_merge.models import NatureCNN, make_actor
 from crl_merge.procgen.plan import MergeMethod
 
@@ -44,18 +46,27 @@ class PairModels:
     init_b: int
 
 
+def _both_rollouts(pair: PairModels, states: int, device) -> torch.Tensor:
+    """Half the states from A's rollouts on its task, half from B's on its."""
+    return torch.cat([rollout_states(pair.a, pair.task_a, states // 2, pair.level_seed_a, device=device),
+                      rollout_states(pair.b, pair.task_b, states - states // 2, pair.level_seed_b, device=device)])
+
+
 def merged_actor(method: MergeMethod, pair: PairModels, states: int, device="cpu") -> torch.nn.Module:
     """The merged actor (for ``ensemble``, the logit ensemble of A and B, which is not a merge).
-    ``states``: how many rollout frames activation matching and Fisher merging use."""
+    ``states``: how many rollout frames activation matching, Fisher merging and REPAIR use."""
     a, b = pair.a.state_dict(), pair.b.state_dict()
     spec = spec_for(pair.a)
     if method.method == "ensemble":
         return LogitEnsemble([pair.a, pair.b]).eval()
+    aligned_b = b  # B as it is interpolated with A: renumbered onto A by the alignment methods
     if method.method == "activation_matching":
-        inputs = torch.cat([rollout_states(pair.a, pair.task_a, states // 2, pair.level_seed_a, device=device),
-                            rollout_states(pair.b, pair.task_b, states - states // 2, pair.level_seed_b, device=device)])
-        perm = activation_matching(spec, pair.a, pair.b, inputs)
-        merged = interpolate(a, apply_permutation(spec, perm, b), method.alpha)
+        aligned_b = apply_permutation(spec, activation_matching(spec, pair.a, pair.b,
+                                                                _both_rollouts(pair, states, device)), b)
+        merged = interpolate(a, aligned_b, method.alpha)
+    elif method.method == "rebasin":
+        aligned_b = align(spec, a, b).aligned
+        merged = interpolate(a, aligned_b, method.alpha)
     elif method.method == "fisher":
         fishers = [diagonal_fisher(model, rollout_states(model, task, states, seed, device=device))
                    for model, task, seed in ((pair.a, pair.task_a, pair.level_seed_a),
@@ -73,4 +84,8 @@ def merged_actor(method: MergeMethod, pair: PairModels, states: int, device="cpu
         merged, _ = merge_weights(method.method, [a, b], alpha=method.alpha, base=base, spec=spec, **settings)
     actor = make_actor().to(device)
     actor.load_state_dict(merged)
+    if method.repair:
+        source_b = make_actor().to(device)
+        source_b.load_state_dict(aligned_b)
+        repair(actor, [pair.a, source_b], [method.alpha, 1 - method.alpha], _both_rollouts(pair, states, device))
     return actor.eval()

@@ -46,6 +46,7 @@ class MergeMethod:
     scale: float | None = None
     density: float | None = None
     outliers: float | None = None
+    repair: bool = False
     beyond_thesis: bool = False
 
     @property
@@ -55,6 +56,11 @@ class MergeMethod:
     @property
     def needs_shared_init(self) -> bool:
         return self.info.needs_base
+
+    @property
+    def needs_states(self) -> bool:
+        """Whether making it plays rollouts of the source models."""
+        return self.info.needs_states or self.repair
 
     @property
     def row_id(self) -> str:
@@ -70,6 +76,8 @@ class MergeMethod:
             parts.append(f"s{self.scale:g}")
         if "directions" in self.info.settings:
             parts.append(self.direction)
+        if self.repair:
+            parts.append("repair")
         return "-".join(parts)
 
 
@@ -88,7 +96,9 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     name = entry["method"]
     info = MERGE_METHODS[name]
     check_keys(entry, {"method", "beyond_thesis", *info.settings}, f"{at} ({name})")
-    beyond = check_value(entry.get("beyond_thesis", not info.in_thesis), Option("bool"), join(at, "beyond_thesis"))
+    repaired = check_value(entry.get("repair", False), Option("bool"), join(at, "repair"))
+    beyond = check_value(entry.get("beyond_thesis", not info.in_thesis or repaired), Option("bool"),
+                         join(at, "beyond_thesis"))
     alphas = entry.get("alpha", [DEFAULTS["alpha"]] if "alpha" in info.settings else [None])
     alphas = alphas if isinstance(alphas, list) else [alphas]
     directions = check_value(entry.get("directions", ["ab"]), Option("list", choices=DIRECTIONS),
@@ -96,7 +106,7 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     settings = {k: check_value(entry.get(k, DEFAULTS[k]), option, join(at, k)) if k in info.settings else None
                 for k, option in _SETTINGS.items()}
     return [MergeMethod(name, None if alpha is None else check_value(alpha, _ALPHA, join(at, "alpha")), direction,
-                        beyond_thesis=beyond, **settings)
+                        repair=repaired, beyond_thesis=beyond, **settings)
             for alpha in alphas for direction in directions]
 
 

@@ -157,7 +157,7 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
 def merge_run(store: RunStore, suite: Suite, round_name: str, method: MergeMethod, a: TrainingJob,
               b: TrainingJob) -> Run:
     spec = {"kind": "merge", "round": round_name, "method": method.row_id, "a": a.model_name, "b": b.model_name,
-            "states": suite.merge.states if method.info.needs_states else None}
+            "states": suite.merge.states if method.needs_states else None}
     return store.run(*layout.merge_parts(suite, round_name, method, a, b), spec=spec)
 
 
