@@ -43,7 +43,7 @@ def finished_artifacts_are_intact(store: Path) -> int:
 @pytest.mark.parametrize("suite_name", ["starpilot", "fruitbot"])
 def test_smoke_preset_end_to_end(tmp_path, suite_name):
     args = ["run", suite_name, "--preset", "smoke", "--device", "cpu", "--store", str(tmp_path / "runs"),
-            "--results", str(tmp_path / "results")]
+            "--results", str(tmp_path / "results"), "--format", "md", "csv", "latex"]
     assert main(args) == 0
     suite = load_suite(suite_name, "smoke")
     for job in suite.grid():
@@ -68,6 +68,10 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
     for heading in ("## On the super-task", "## Each model on its own task", "## Cross-evaluation"):
         assert heading in report
     assert ("## Analysis tasks" in report) == bool(suite.analysis_tasks)
+    latex = (out / "leaderboard.tex").read_text()
+    assert latex.startswith("\\begin{tabular}") and "\\midrule" in latex and "same\\_init/average-a0.5" in latex
+    assert board.dropna(subset=["p_over_average"]).row.str.contains("/").all()
+    assert (board.iqm_low <= board.iqm).all() and (board.iqm <= board.iqm_high).all()
     for figure in ("alpha.png", "curves.png", "cross_eval.png"):
         assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
 

@@ -112,9 +112,11 @@ def _report(suite, args) -> None:
     from crl_merge.store import RunStore
 
     out = Path(args.results) / suite.name / suite.preset
-    board = write_report(suite, RunStore(args.store), out)
+    formats = args.format
+    board = write_report(suite, RunStore(args.store), out, formats=formats)
     print_leaderboard(suite, board)
-    print(f"leaderboard: {out / 'leaderboard.md'} and .csv, figures in {out}")
+    print(f"leaderboard in {out}: " + ", ".join(f"leaderboard.{'tex' if f == 'latex' else f}" for f in formats)
+          + "; figures beside it")
 
 
 def _run(args) -> int:
@@ -141,6 +143,7 @@ def add_commands(sub) -> None:
     from crl_merge.models import POLICY_LAYOUTS
     from crl_merge.procgen.evaluate import ACTION_MODES
     from crl_merge.procgen.ppo import TRAINERS
+    from crl_merge.procgen.report import REPORT_FORMATS
     from envs.episodes import EPISODE_RULES
     from crl_merge.suite_files import PRESET_NAMES
 
@@ -183,6 +186,9 @@ def add_commands(sub) -> None:
                        help="smoke: about a minute (tests); quick: one to two hours per suite on a 2-core CPU; "
                             "paper: the thesis's scale (25M steps × 15 models; a GPU)")
         p.add_argument("--results", default=DEFAULT_RESULTS, help="where leaderboards go: RESULTS/<suite>/<preset>/")
+        p.add_argument("--format", nargs="+", choices=REPORT_FORMATS, default=["md", "csv"],
+                       help="which leaderboard files to write: Markdown (every table, the figures), CSV, "
+                            "LaTeX (booktabs)")
         common(p)
 
     p = sub.add_parser("run", help="a whole suite: train, evaluate, merge, report; finished work is skipped, "

@@ -23,11 +23,14 @@ from crl_merge.procgen import layout
 from crl_merge.procgen.ppo.curve import read_curve
 from crl_merge.procgen.protocol import merge_jobs
 from crl_merge.procgen.suite import SUPER, Suite
+from crl_merge.stats import interval, probability_of_improvement
 from crl_merge.store import RunStore, StoreError
 from crl_merge.tables import markdown_table
 
 MAIN_COLUMNS = ["row", "kind", "round", "method", "alpha", "direction", "beyond_thesis", "n", "episodes",
-                "mean_return", "std_return", "ci95", "score", "thesis"]
+                "mean_return", "std_return", "ci95", "score", "thesis", "run_mean_low", "run_mean_high", "iqm",
+                "iqm_low", "iqm_high", "p_over_average"]
+BASELINE = "average-a0.5"  # the thesis's weight averaging: what the probability of improvement is against
 
 
 class MissingResults(StoreError):
@@ -85,21 +88,37 @@ def pooled(records: list[dict]) -> dict:
             "std_return": float(returns.std()), "ci95": ci, "mean_length": float(lengths.mean())}
 
 
+def over_runs(records: list[dict]) -> dict:
+    """rliable's statistics over the runs (models or merges) of a row: the mean and the
+    interquartile mean of their mean returns, each with a bootstrap 95% interval."""
+    runs = np.array([r["mean_return"] for r in records])
+    _, mean_low, mean_high = interval(runs, "mean")
+    point, iqm_low, iqm_high = interval(runs, "iqm")
+    return {"run_mean_low": mean_low, "run_mean_high": mean_high, "iqm": point, "iqm_low": iqm_low,
+            "iqm_high": iqm_high}
+
+
 def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
     """The main table: everything on the super-task, best first."""
     ref = suite.reference
+    def both(records):
+        return {**pooled(records), **over_runs(records)}
+
     rows = [{"row": "upper_bound", "kind": "upper bound (super-task models)",
-             **pooled([e[SUPER] for m, e in results.models.items() if results.model_task[m] == SUPER])}]
+             **both([e[SUPER] for m, e in results.models.items() if results.model_task[m] == SUPER])}]
     for task in suite.sub_tasks:
         rows.append({"row": f"on_super/{task}", "kind": f"{task} models on the super-task",
-                     **pooled([e[SUPER] for m, e in results.models.items() if results.model_task[m] == task])})
+                     **both([e[SUPER] for m, e in results.models.items() if results.model_task[m] == task])})
     for (round_name, row_id), merges in results.merges.items():
         method = results.methods[row_id]
+        baseline = results.merges.get((round_name, BASELINE))
         rows.append({"row": f"{round_name}/{row_id}", "kind": "ensemble (not a merge)" if method.method == "ensemble"
                      else "merge", "round": round_name, "method": method.method, "alpha": method.alpha,
-                     "direction": method.direction if row_id.endswith(("-ab", "-ba")) else None,
-                     "beyond_thesis": method.beyond_thesis, **pooled([m[SUPER] for m in merges])})
-    rows.append({"row": "random", "kind": "random agent", **pooled([results.random[SUPER]])})
+                     "direction": method.direction if "directions" in method.info.settings else None,
+                     "beyond_thesis": method.beyond_thesis, **both([m[SUPER] for m in merges]),
+                     "p_over_average": None if baseline is None else probability_of_improvement(
+                         [m[SUPER]["mean_return"] for m in merges], [m[SUPER]["mean_return"] for m in baseline])})
+    rows.append({"row": "random", "kind": "random agent", **both([results.random[SUPER]])})
     table = pd.DataFrame(rows)
     ub = table.loc[table.row == "upper_bound", "mean_return"].item()
     rnd = table.loc[table.row == "random", "mean_return"].item()
@@ -223,8 +242,31 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
     return written
 
 
-def write_report(suite: Suite, store: RunStore, out: Path, command: str | None = None) -> pd.DataFrame:
-    """Write ``leaderboard.md``, ``leaderboard.csv`` and the figures into ``out``; returns the main table."""
+def latex_table(board: pd.DataFrame) -> str:
+    """The main table for a paper (booktabs): mean return ± 95% CI, the thesis's figure in
+    parentheses, the IQM with its interval, the score."""
+    def escape(text: str) -> str:
+        return str(text).replace("_", r"\_").replace("%", r"\%")
+
+    lines = [r"\begin{tabular}{lrrrr}", r"\toprule",
+             r"row & $n$ & mean return (thesis) & IQM [95\% CI] & score \\", r"\midrule"]
+    for row in board.itertuples(index=False):
+        thesis = "" if pd.isna(row.thesis) else f" ({row.thesis:.2f})"
+        ci = "" if pd.isna(row.ci95) else f" $\\pm$ {row.ci95:.2f}"
+        score = "" if pd.isna(row.score) else f"{row.score:.0f}"
+        lines.append(f"{escape(row.row)} & {row.n} & {row.mean_return:.2f}{ci}{thesis} & "
+                     f"{row.iqm:.2f} [{row.iqm_low:.2f}, {row.iqm_high:.2f}] & {score} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+REPORT_FORMATS = ("md", "csv", "latex")
+
+
+def write_report(suite: Suite, store: RunStore, out: Path, command: str | None = None,
+                 formats=("md", "csv")) -> pd.DataFrame:
+    """Write the leaderboard (``leaderboard.md`` with every table and the figures,
+    ``leaderboard.csv``, ``leaderboard.tex``, as ``formats`` ask) into ``out``; returns the main table."""
     results = collect(suite, store)
     board = leaderboard(suite, results)
     own, cross, analysis = own_task_table(suite, results), cross_table(suite, results), analysis_table(suite, results)
@@ -241,14 +283,21 @@ def write_report(suite: Suite, store: RunStore, out: Path, command: str | None =
         f"other tasks, counted by the `{e.rule}` rule), evaluation level seed {e.level_seed}, {e.actions} actions. "
         f"`thesis` is the thesis's figure for the row (25M steps, 5 seeds, 5000 episodes).",
         "## On the super-task", "score = 100·(R − R_random)/(R_UB − R_random); n = models or merges pooled; "
-        "95% CI over their means (over episodes when n = 1).", *warning, markdown(board),
+        "95% CI over their means (over episodes when n = 1). Over runs, after rliable: `run_mean_low/high` and "
+        "`iqm_low/high` are percentile-bootstrap 95% intervals of the mean and the interquartile mean of the "
+        f"runs' mean returns (crude with few runs); `p_over_average` is P(a merge of the row beats a `{BASELINE}` "
+        "merge of its round).", *warning, markdown(board),
         "## Each model on its own task (thesis tables 4.2–4.5)", markdown(own),
         "## Cross-evaluation: return and episode length on every task", markdown(cross)]
     if len(analysis):
         sections += ["## Analysis tasks: episode lengths", markdown(analysis)]
     sections += ["## Figures", *(f"![{name}]({name})" for name in images)]
-    atomic_write_text(out / "leaderboard.md", "\n\n".join(sections) + "\n")
-    atomic_write_bytes(out / "leaderboard.csv", board.to_csv(index=False).encode())
+    if "md" in formats:
+        atomic_write_text(out / "leaderboard.md", "\n\n".join(sections) + "\n")
+    if "csv" in formats:
+        atomic_write_bytes(out / "leaderboard.csv", board.to_csv(index=False).encode())
+    if "latex" in formats:
+        atomic_write_text(out / "leaderboard.tex", latex_table(board))
     return board
 
 
