@@ -24,6 +24,17 @@ def test_actor_fisher_of_the_logit_bias_matches_its_closed_form():
     assert all(torch.equal(fisher[k], f) for k, f in diagonal_fisher(actor, obs, seed=0).items())
 
 
+def test_exact_actor_fisher_of_the_logit_bias_is_its_closed_form():
+    """Taken over all 15 actions, the expectation has no sampling error: per state and
+    logit j, E_a[(1[a = j] − π_j)²] = π_j (1 − π_j)."""
+    (actor, _), _ = trained_actors()
+    obs = frames()[:16]
+    fisher = diagonal_fisher(actor, obs, exact=True)
+    with torch.no_grad():
+        probs = torch.softmax(actor(obs).double(), dim=-1)
+    torch.testing.assert_close(fisher["head.bias"].double(), (probs * (1 - probs)).mean(0), rtol=1e-4, atol=1e-7)
+
+
 def test_dt_fisher_of_the_action_bias_matches_its_closed_form():
     """μ = tanh(z + b): per real position and action dimension the Fisher of b_j is
     (1 − μ_j²)², averaged over real positions."""

@@ -118,3 +118,16 @@ def test_each_method_of_the_table_is_one_line_of_a_plan(tmp_path):
     assert rows == ["average-a0.5", "rebasin-a0.5-ab", "activation_matching-a0.5-ab", "fisher", "task_arithmetic-s1",
                     "ties-d0.2-s1", "slerp-a0.5", "dare-d0.2-s1", "breadcrumbs-d0.2-o0.01-s1", "model_stock",
                     "ensemble"]
+
+
+def test_flags_are_named_in_the_row_and_refused_where_they_do_not_apply(tmp_path):
+    def plan(methods):
+        def mutate(d):
+            d["merge"]["methods"] = methods
+            del d["reference"]
+        return load_suite(write_suite(tmp_path, mutate), "quick").merge.methods
+
+    assert [m.row_id for m in plan([{"method": "fisher", "exact": True}, {"method": "average", "repair": True}])] == [
+        "fisher-exact", "average-a0.5-repair"]
+    with pytest.raises(ConfigError, match=r"methods\[0\] \(ties\): unknown key\(s\) \['repair'\]"):
+        plan([{"method": "ties", "repair": True}])

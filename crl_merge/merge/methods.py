@@ -47,7 +47,8 @@ MERGE_METHODS: dict[str, MergeMethodInfo] = {
     "activation_matching": MergeMethodInfo(
         "Git Re-Basin activation matching on rollout states, then alpha·A + (1 − alpha)·π(B)",
         ("alpha", "directions", "repair"), needs_states=True),
-    "fisher": MergeMethodInfo("Fisher-weighted averaging (diagonal Fisher on rollout states)", needs_states=True),
+    "fisher": MergeMethodInfo("Fisher-weighted averaging (diagonal Fisher on rollout states; exact: over all "
+                              "actions rather than one sampled)", ("exact",), needs_states=True),
     "task_arithmetic": MergeMethodInfo("base + scale·Σ(model − base)", ("scale",), pairwise=False, needs_base=True),
     "ties": MergeMethodInfo("TIES: trimmed, sign-elected task vectors added to the base", ("density", "scale"),
                             pairwise=False, needs_base=True),

@@ -68,7 +68,7 @@ def merged_actor(method: MergeMethod, pair: PairModels, states: int, device="cpu
         aligned_b = align(spec, a, b).aligned
         merged = interpolate(a, aligned_b, method.alpha)
     elif method.method == "fisher":
-        fishers = [diagonal_fisher(model, rollout_states(model, task, states, seed, device=device))
+        fishers = [diagonal_fisher(model, rollout_states(model, task, states, seed, device=device), exact=method.exact)
                    for model, task, seed in ((pair.a, pair.task_a, pair.level_seed_a),
                                              (pair.b, pair.task_b, pair.level_seed_b))]
         merged = fisher_merge([a, b], fishers)

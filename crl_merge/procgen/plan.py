@@ -33,6 +33,7 @@ _ALPHA = Option("float", lo=0.0, hi=1.0)
 _SETTINGS = {"scale": Option("float", lo=0.0, hi=10.0, check=lambda v: None if v > 0 else "must be > 0"),
              "density": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v > 0 else "must be > 0"),
              "outliers": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v < 1 else "must be < 1")}
+FLAGS = ("repair", "exact")  # true/false settings, named in the row id when true
 PLAN_KEYS = ("rounds", "methods", "states", "pairs_per_round")
 
 
@@ -47,6 +48,7 @@ class MergeMethod:
     density: float | None = None
     outliers: float | None = None
     repair: bool = False
+    exact: bool = False
     beyond_thesis: bool = False
 
     @property
@@ -76,8 +78,7 @@ class MergeMethod:
             parts.append(f"s{self.scale:g}")
         if "directions" in self.info.settings:
             parts.append(self.direction)
-        if self.repair:
-            parts.append("repair")
+        parts += [flag for flag in FLAGS if getattr(self, flag)]
         return "-".join(parts)
 
 
@@ -96,8 +97,9 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     name = entry["method"]
     info = MERGE_METHODS[name]
     check_keys(entry, {"method", "beyond_thesis", *info.settings}, f"{at} ({name})")
-    repaired = check_value(entry.get("repair", False), Option("bool"), join(at, "repair"))
-    beyond = check_value(entry.get("beyond_thesis", not info.in_thesis or repaired), Option("bool"),
+    flags = {flag: check_value(entry.get(flag, False), Option("bool"), join(at, flag))
+             for flag in FLAGS if flag in info.settings}
+    beyond = check_value(entry.get("beyond_thesis", not info.in_thesis or any(flags.values())), Option("bool"),
                          join(at, "beyond_thesis"))
     alphas = entry.get("alpha", [DEFAULTS["alpha"]] if "alpha" in info.settings else [None])
     alphas = alphas if isinstance(alphas, list) else [alphas]
@@ -106,7 +108,7 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     settings = {k: check_value(entry.get(k, DEFAULTS[k]), option, join(at, k)) if k in info.settings else None
                 for k, option in _SETTINGS.items()}
     return [MergeMethod(name, None if alpha is None else check_value(alpha, _ALPHA, join(at, "alpha")), direction,
-                        repair=repaired, beyond_thesis=beyond, **settings)
+                        beyond_thesis=beyond, **flags, **settings)
             for alpha in alphas for direction in directions]
 
 
