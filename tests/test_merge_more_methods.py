@@ -76,3 +76,18 @@ def test_the_method_table_runs_each_and_says_what_it_needs(method, settings):
     assert set(merged) == set(a) and not same(merged, a)
     with pytest.raises(ValueError, match="a base model is needed by"):
         merge_weights(method, [a, b], base=None if needs_base else base, **settings)
+
+
+def test_merge_many_recovers_a_model_from_permuted_copies():
+    from crl_merge.merge import apply_permutation, random_permutation, spec_for
+    from crl_merge.merge.merge_many import merge_many
+
+    a = sd(0)
+    spec = spec_for(random_actor(0))
+    copies = [a] + [apply_permutation(spec, random_permutation(spec, s), a) for s in (1, 2, 3)]
+    merged, passes = merge_many(spec, copies, seed=0)
+    assert same(merged, a, atol=1e-5) and passes <= 3
+    through_table, record = merge_weights("merge_many", copies, spec=spec)
+    assert same(through_table, a, atol=1e-5) and record["passes"] == passes
+    with pytest.raises(ValueError, match="needs the architecture's permutation spec"):
+        merge_weights("merge_many", copies)

@@ -33,7 +33,9 @@ def add_commands(subparsers) -> None:
                    help="merge only these parameters: a group name (attention, mlp, conv3, layer1, …) or a regex; "
                         "repeat for a union (default: all mergeable parameters)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the weight-matching permutation order (rebasin) or of the drops (dare)")
+                   help="seed of the weight-matching permutation order (rebasin, merge_many) or of the drops (dare)")
+    p.add_argument("--max-iter", type=int, default=100,
+                   help="weight matching's most sweeps (rebasin) or passes (merge_many); default %(default)s")
     p.add_argument("--base", help="the shared starting checkpoint (task_arithmetic, ties, dare, breadcrumbs, "
                                   "model_stock)")
     p.add_argument("--scale", type=float, default=DEFAULTS["scale"],
@@ -76,7 +78,7 @@ def merge_command(args) -> int:
         provenance["base"] = provenance["sources"][0]
         provenance["sources"] = provenance["sources"][1:]
     merged, record = merge_weights(args.method, state_dicts, alpha=args.alpha, base=base, scale=args.scale,
-                                   density=args.density, outliers=args.outliers,
+                                   density=args.density, outliers=args.outliers, max_iter=args.max_iter,
                                    spec=spec_for(*[m["architecture"] for m in metas]),
                                    seed=args.seed, subset=args.subset)
     provenance |= record

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from crl_merge.merge.checks import check_alpha, merge_names
 from crl_merge.merge.diagnostics import l2_distance
+from crl_merge.merge.merge_many import merge_many
 from crl_merge.merge.operators import average, interpolate, task_arithmetic, ties_merge
 from crl_merge.merge.specs import PermutationSpec
 from crl_merge.merge.subsets import Subset
@@ -52,6 +53,8 @@ MERGE_METHODS: dict[str, MergeMethodInfo] = {
     "task_arithmetic": MergeMethodInfo("base + scale·Σ(model − base)", ("scale",), pairwise=False, needs_base=True),
     "ties": MergeMethodInfo("TIES: trimmed, sign-elected task vectors added to the base", ("density", "scale"),
                             pairwise=False, needs_base=True),
+    "merge_many": MergeMethodInfo("MergeMany: each model weight-matched onto the mean of the others in turn, then "
+                                  "averaged (Re-Basin for N models)", pairwise=False),
     "slerp": MergeMethodInfo("spherical interpolation per tensor, alpha weighing A", ("alpha",)),
     "dare": MergeMethodInfo("DARE: task vectors with entries dropped at random (kept: density, rescaled), "
                             "added to the base", ("density", "scale"), pairwise=False, needs_base=True),
@@ -71,7 +74,7 @@ WEIGHTS_ONLY = tuple(name for name, m in MERGE_METHODS.items() if m.is_merge and
 def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None = None, base: dict | None = None,
                   scale: float = DEFAULTS["scale"], density: float = DEFAULTS["density"],
                   outliers: float = DEFAULTS["outliers"], spec: PermutationSpec | None = None, seed: int = 0,
-                  subset: Subset = None) -> tuple[dict, dict]:
+                  max_iter: int = 100, subset: Subset = None) -> tuple[dict, dict]:
     """``(merged state dict, what the method did)`` for a method of :data:`WEIGHTS_ONLY`.
     For ``rebasin`` the record holds the weight-matching objective per sweep and the L2
     distance of A to B before and after alignment."""
@@ -108,15 +111,21 @@ def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None =
                 {"density": density, "outliers": outliers, "scale": scale})
     if method == "model_stock":
         return model_stock(base, state_dicts, subset=subset), {}
+    if method in ("rebasin", "merge_many") and spec is None:
+        raise ValueError(f"{method} needs the architecture's permutation spec")
+    if method == "merge_many":
+        if subset is not None:
+            raise ValueError("merge_many aligns and merges every mergeable parameter; it takes no subset")
+        merged, passes = merge_many(spec, state_dicts, seed=seed, max_iter=max_iter)
+        return merged, {"seed": seed, "passes": passes}
     alpha = DEFAULTS["alpha"] if alpha is None else alpha
     if method == "slerp":
         return slerp(*state_dicts, alpha, subset=subset), {"alpha": alpha}
     a, b = state_dicts
-    if spec is None:
-        raise ValueError("rebasin needs the architecture's permutation spec")
     check_alpha(alpha)
     merge_names([a, b], subset)  # bad input fails before the matching
-    alignment = align(spec, a, b, seed=seed)
-    record = {"alpha": alpha, "seed": seed, "objective": alignment.objective, "l2_before": l2_distance(a, b),
+    alignment = align(spec, a, b, seed=seed, max_iter=max_iter)
+    record = {"alpha": alpha, "seed": seed, "max_iter": max_iter, "objective": alignment.objective,
+              "l2_before": l2_distance(a, b),
               "l2_after": l2_distance(a, alignment.aligned)}
     return interpolate(a, alignment.aligned, alpha, subset=subset), record
