@@ -137,7 +137,8 @@ def test_two_runs_on_one_store_do_each_job_once(tmp_path):
     finish with the same leaderboard."""
     store = tmp_path / "store"
     commands = [[sys.executable, "-m", "crl_merge.cli", "run", "starpilot", "--preset", "smoke", "--device", "cpu",
-                 "--store", str(store), "--results", str(tmp_path / f"results{i}")] for i in (0, 1)]
+                 "--store", str(store)] for _ in (0, 1)]
+    commands[1] += ["--results", str(tmp_path / "results1")]  # the first: a smoke run's default, into its store
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for c in commands]
     outputs = [p.communicate(timeout=900)[0].decode() for p in processes]
@@ -156,6 +157,7 @@ def test_two_runs_on_one_store_do_each_job_once(tmp_path):
             assert sum("already evaluated" not in line for line in finished) == 1, (job.model_name, key)
     for round_name, method, a, b in merge_jobs(suite):
         assert done_by(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}: 1/1 merged") == 1
-    boards = [pd.read_csv(tmp_path / f"results{i}" / "starpilot" / "smoke" / "leaderboard.csv") for i in (0, 1)]
+    boards = [pd.read_csv(folder / "starpilot" / "smoke" / "leaderboard.csv")
+              for folder in (store / "results", tmp_path / "results1")]
     assert boards[0].equals(boards[1])
     assert not [line for out in outputs for line in out.splitlines() if "Traceback" in line]

@@ -14,7 +14,7 @@ from crl_merge.progress import progress_bars
 from envs.schema import ConfigError
 
 DEFAULT_STORE = "runs"
-DEFAULT_RESULTS = "results"
+DEFAULT_RESULTS = "results"  # the committed leaderboards; a smoke run's go into its store instead
 
 
 def _parse_ppo_overrides(pairs: list[str]) -> dict:
@@ -111,7 +111,8 @@ def _report(suite, args) -> None:
     from crl_merge.procgen.report import print_leaderboard, write_report
     from crl_merge.store import RunStore
 
-    out = Path(args.results) / suite.name / suite.preset
+    results = args.results or (Path(args.store) / "results" if suite.preset == "smoke" else DEFAULT_RESULTS)
+    out = Path(results) / suite.name / suite.preset
     formats = args.format
     board = write_report(suite, RunStore(args.store), out, formats=formats)
     print_leaderboard(suite, board)
@@ -185,7 +186,8 @@ def add_commands(sub) -> None:
         p.add_argument("--preset", choices=PRESET_NAMES, required=True,
                        help="smoke: about a minute (tests); quick: one to two hours per suite on a 2-core CPU; "
                             "paper: the thesis's scale (25M steps × 15 models; a GPU)")
-        p.add_argument("--results", default=DEFAULT_RESULTS, help="where leaderboards go: RESULTS/<suite>/<preset>/")
+        p.add_argument("--results", help="where leaderboards go: RESULTS/<suite>/<preset>/ (default: results, or "
+                                         "STORE/results for the smoke preset, which is for tests)")
         p.add_argument("--format", nargs="+", choices=REPORT_FORMATS, default=["md", "csv"],
                        help="which leaderboard files to write: Markdown (every table, the figures), CSV, "
                             "LaTeX (booktabs)")
