@@ -131,6 +131,36 @@ def test_the_leaderboard_warns_when_the_upper_bound_is_not_above_random():
     assert upper_bound_warning(board.assign(mean_return=[3.0, 2.0])) is None
 
 
+def each_job_done_once(outputs: list[str], suite) -> None:
+    """Every training, evaluation and merge of ``suite`` finished in exactly one of the logs."""
+    steps = suite.training.total_steps
+    lines = [line.strip() for out in outputs for line in out.splitlines()]
+    for job in suite.grid():
+        assert sum(line.startswith(f"train {job.model_name}: {steps:,}/{steps:,} trained") for line in lines) == 1
+        for key in suite.tasks:
+            finished = [line for line in lines  # an evaluation's last line: its result
+                        if line.startswith(f"eval {job.model_name} on {key}: 8/8 ") and " ± " in line]
+            assert sum("already evaluated" not in line for line in finished) == 1, (job.model_name, key)
+    evaluated = 1 + len(suite.analysis_tasks)  # a merge is evaluated on the super-task and the analysis tasks
+    for round_name, method, a, b in merge_jobs(suite):
+        assert sum(line.startswith(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}: "
+                                   f"{evaluated}/{evaluated} merged") for line in lines) == 1
+    assert not [line for line in lines if "Traceback" in line]
+
+
+def test_jobs_split_the_grid_between_processes(tmp_path):
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "crl_merge.cli", "run", "fruitbot", "--preset", "smoke", "--device", "cpu",
+               "--store", str(store), "--jobs", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert done.returncode == 0, done.stderr
+    worker_log = (store / "logs" / "fruitbot-smoke-worker1.log").read_text()
+    each_job_done_once([done.stderr, worker_log], load_suite("fruitbot", "smoke"))
+    assert "trained" in worker_log  # the worker did part of the work
+    assert (store / "results" / "fruitbot" / "smoke" / "leaderboard.csv").is_file()
+
+
 def test_two_runs_on_one_store_do_each_job_once(tmp_path):
     """Two `crl-merge run` started together on one store share the work through the runs'
     claims: every training, evaluation and merge is done by exactly one of them, and both
@@ -143,21 +173,7 @@ def test_two_runs_on_one_store_do_each_job_once(tmp_path):
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for c in commands]
     outputs = [p.communicate(timeout=900)[0].decode() for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
-    suite = load_suite("starpilot", "smoke")
-    steps = suite.training.total_steps
-
-    def done_by(fragment: str) -> int:
-        return sum(line.strip().startswith(fragment) for out in outputs for line in out.splitlines())
-
-    for job in suite.grid():
-        assert done_by(f"train {job.model_name}: {steps:,}/{steps:,} trained") == 1, job.model_name
-        for key in suite.tasks:
-            finished = [line for out in outputs for line in out.splitlines()  # a job's last line: its result
-                        if line.strip().startswith(f"eval {job.model_name} on {key}: 8/8 ") and " ± " in line]
-            assert sum("already evaluated" not in line for line in finished) == 1, (job.model_name, key)
-    for round_name, method, a, b in merge_jobs(suite):
-        assert done_by(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}: 1/1 merged") == 1
+    each_job_done_once(outputs, load_suite("starpilot", "smoke"))
     boards = [pd.read_csv(folder / "starpilot" / "smoke" / "leaderboard.csv")
               for folder in (store / "results", tmp_path / "results1")]
     assert boards[0].equals(boards[1])
-    assert not [line for out in outputs for line in out.splitlines() if "Traceback" in line]

@@ -3,6 +3,7 @@ whole suite (train, evaluate, merge, report), and its leaderboard."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -121,15 +122,27 @@ def _report(suite, args) -> None:
 
 
 def _run(args) -> int:
+    import torch
+
     from crl_merge.procgen.protocol import run_protocol
     from crl_merge.procgen.suite import load_suite
+    from crl_merge.procgen.workers import start_workers, threads_per_job, wait_for
     from crl_merge.store import RunStore
 
     suite = load_suite(args.suite, args.preset)
-    with progress_bars() as bars:
-        run_protocol(suite, RunStore(args.store), trainer=args.trainer, device=args.device,
-                     progress=bars, log=bars.console.print)
-    _report(suite, args)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be ≥ 1 process")
+    workers = start_workers(args, args.jobs - 1) if args.jobs > 1 else []
+    if args.jobs > 1:
+        torch.set_num_threads(threads_per_job(args.jobs))
+    try:
+        with progress_bars() as bars:
+            run_protocol(suite, RunStore(args.store), trainer=args.trainer, device=args.device,
+                         progress=bars, log=bars.console.print)
+    finally:
+        wait_for(workers)
+    if not args.worker:
+        _report(suite, args)
     return 0
 
 
@@ -197,6 +210,10 @@ def add_commands(sub) -> None:
                                    "interrupted work resumed")
     suite_args(p)
     p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes working on the grid at once, each with its share of the CPU threads; they "
+                        "split the jobs through the run store's claims (logs of the extra ones in STORE/logs/)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --jobs' extra processes
     p.set_defaults(func=_run)
 
     p = sub.add_parser("report", help="write and print the leaderboard of a suite run from the run store")
