@@ -19,7 +19,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     def _get_help_string(self, action):
         if action.required or action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
             return action.help
-        return f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
+        return f"{action.help} (default: %(default)s)" if action.help else "(default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,3 +76,39 @@ def test_a_finished_run_is_not_written_to_again(tmp_path):
     again = RunStore(tmp_path / "runs").run("t", spec=spec)
     assert not train_run(again, task, ppo, 128, 0, 0)
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "runs").rglob("*") if p.is_file()} == files
+
+
+def test_run_needs_a_preset_and_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "starpilot"])
+    assert exit_.value.code == 2 and "the following arguments are required: --preset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: shared)" in text and "(default: runs)" in text and "(default: fast)" in text
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_artifact(tmp_path):
+    """A write the system refuses (here: a file-size limit, as a full disk refuses one) ends
+    the command with one line and exit code 1, and the store holds only complete artifacts."""
+    import json
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # checkpoints are ~7 MB
+
+    store = tmp_path / "runs"
+    done = subprocess.run([sys.executable, "-m", "crl_merge.cli", "train", "starpilot/shoot", "--steps", "256",
+                           "--ppo", "n_envs=4", "n_steps=64", "batch_size=128", "n_epochs=1", "--store", str(store),
+                           "--device", "cpu"], capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("crl-merge: error: ") and "File too large" in last and "Traceback" not in done.stderr
+    for manifest in store.rglob("manifest.json"):
+        for name, entry in json.loads(manifest.read_text())["artifacts"].items():
+            assert all((manifest.parent / f).is_file() for f in entry["files"]), name
+    assert not list(store.rglob("*.tmp"))  # no temporary file left behind
