@@ -15,6 +15,7 @@ from crl_merge.progress import progress_bars
 from envs.schema import ConfigError
 
 DEFAULT_STORE = "runs"
+TRAINER_HELP = "fast (device-resident PPO) or sb3 (stable-baselines3's PPO, the reference)"
 DEFAULT_RESULTS = "results"  # the committed leaderboards; a smoke run's go into its store instead
 
 
@@ -154,6 +155,7 @@ def _leaderboard(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from crl_merge.device import DEVICE_FORMS
     from crl_merge.models import POLICY_LAYOUTS
     from crl_merge.procgen.evaluate import ACTION_MODES
     from crl_merge.procgen.ppo import TRAINERS
@@ -162,15 +164,15 @@ def add_commands(sub) -> None:
     from crl_merge.suite_files import PRESET_NAMES
 
     def common(p):
-        p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
-        p.add_argument("--store", default=DEFAULT_STORE, help="the run store folder (default: runs)")
+        p.add_argument("--device", default="auto", help=DEVICE_FORMS)
+        p.add_argument("--store", default=DEFAULT_STORE, help="the run store folder")
 
     p = sub.add_parser("train", help="train one PPO actor/critic pair on a task into the run store")
     p.add_argument("task", help="a task name (e.g. starpilot/shoot) or file.yaml#name")
     p.add_argument("--steps", type=int, required=True, help="environment steps, rounded up to whole rollouts (n_envs × n_steps; said when it happens)")
-    p.add_argument("--init-seed", type=int, default=0)
-    p.add_argument("--level-seed", type=int, default=0)
-    p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    p.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights and of action sampling")
+    p.add_argument("--level-seed", type=int, default=0, help="seed of the training levels (Procgen's rand_seed)")
+    p.add_argument("--trainer", choices=TRAINERS, default="fast", help=TRAINER_HELP)
     p.add_argument("--policy", choices=POLICY_LAYOUTS, default="shared",
                    help="one trunk with action and value heads (SB3's CnnPolicy, the thesis), or separate networks")
     p.add_argument("--ppo", nargs="*", default=[], metavar="KEY=VALUE",
@@ -181,17 +183,18 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("eval", help="play N episodes of a checkpoint (or 'random') on a task's evaluation levels")
     p.add_argument("model", help="an actor checkpoint (.safetensors with its .json sidecar), or 'random'")
-    p.add_argument("task")
-    p.add_argument("--episodes", type=int, default=1000)
-    p.add_argument("--actions", choices=ACTION_MODES, default="stochastic")
+    p.add_argument("task", help="a task name (e.g. starpilot/super) or file.yaml#name")
+    p.add_argument("--episodes", type=int, default=1000, help="complete episodes to play")
+    p.add_argument("--actions", choices=ACTION_MODES, default="stochastic",
+                   help="sample from the actor's logits (SB3's predict default, the thesis's) or take their argmax")
     p.add_argument("--level-seed", type=int, default=5, help="evaluation level seed (the thesis's: 5)")
-    p.add_argument("--num-envs", type=int, default=64)
+    p.add_argument("--num-envs", type=int, default=64, help="environments played at once")
     p.add_argument("--seed", type=int, default=0, help="action-sampling seed")
     p.add_argument("--rule", choices=EPISODE_RULES, default="per_env",
                    help="which finished episodes count: each env's first ones (per_env), or the first N to finish "
                         "(thesis, biased to short episodes)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="auto", help=DEVICE_FORMS)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_eval)
 
     def suite_args(p):
@@ -209,7 +212,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("run", help="a whole suite: train, evaluate, merge, report; finished work is skipped, "
                                    "interrupted work resumed")
     suite_args(p)
-    p.add_argument("--trainer", choices=TRAINERS, default="fast")
+    p.add_argument("--trainer", choices=TRAINERS, default="fast", help=TRAINER_HELP)
     p.add_argument("--jobs", type=int, default=1,
                    help="processes working on the grid at once, each with its share of the CPU threads; they "
                         "split the jobs through the run store's claims (logs of the extra ones in STORE/logs/)")
