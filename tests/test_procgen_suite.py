@@ -116,7 +116,7 @@ def test_each_method_of_the_table_is_one_line_of_a_plan(tmp_path):
     path = write_suite(tmp_path, every_method)
     rows = [m.row_id for m in load_suite(path, "quick").merge.methods]
     assert rows == ["average-a0.5", "rebasin-a0.5-ab", "activation_matching-a0.5-ab", "fisher", "task_arithmetic-s1",
-                    "ties-d0.2-s1", "slerp-a0.5", "dare-d0.2-s1", "breadcrumbs-d0.2-o0.01-s1", "model_stock",
+                    "ties-d0.2-s1", "merge_many", "slerp-a0.5", "dare-d0.2-s1", "breadcrumbs-d0.2-o0.01-s1", "model_stock",
                     "ensemble"]
 
 
