@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from envs.config import ConfigError, FruitbotConfig, StarpilotConfig
+from envs.config import FruitbotConfig, StarpilotConfig
+from envs.schema import ConfigError
 from envs.core import NUM_ACTIONS, VecGame
 from envs.tasks import Task, builtin_tasks, get_task
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs.schema import Config, ConfigError, Option, option
+from envs.schema import Config, Option, option
 
 
 def _known_sprites(names: tuple) -> str | None:
@@ -31,14 +31,6 @@ class GameConfig(Config):
     """A game's rules as a frozen, validated dataclass (see :mod:`envs.schema`)."""
 
     game: str = ""
-
-    def with_overrides(self, overrides, source: str = "overrides"):
-        try:
-            return super().with_overrides(overrides, source)
-        except ConfigError as e:
-            if "unknown key" in str(e):
-                raise ConfigError(f"{e} (game '{self.game}')") from None
-            raise
 
 
 @dataclass(frozen=True)

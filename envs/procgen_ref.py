@@ -18,7 +18,8 @@ import warnings
 import numpy as np
 import torch
 
-from envs.config import ConfigError, GameConfig
+from envs.config import GameConfig
+from envs.schema import ConfigError
 from envs.core import LEVEL_STREAMS, NUM_ACTIONS
 from envs.tasks import Task, get_task
 

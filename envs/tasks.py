@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from envs.config import GAME_CONFIGS, ConfigError, GameConfig
+from envs.config import GAME_CONFIGS, GameConfig
+from envs.schema import ConfigError
 
 BUILTIN_FILE = Path(__file__).with_name("tasks.yaml")
 ENTRY_KEYS = {"game", "base", "overrides"}
