@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-import torch
-
 from crl_merge.device import resolve_device
 from crl_merge.procgen import layout
 from crl_merge.procgen.evaluate import evaluate
@@ -50,8 +48,8 @@ def evaluate_into(run: Run, task_key: str, actor, task, episodes: int, suite: Su
     p = suite.evaluation
     protocol = _protocol(suite, task, episodes)
     artifact = layout.evaluation(task_key)
-    if evaluated(run, task_key, task, episodes, suite):
-        return run.load_json(artifact)
+    if run.has(artifact) and (record := run.load_json(artifact))["protocol"] == protocol:
+        return record
     stats = evaluate(actor, task, episodes, num_envs=p.num_envs, level_seed=p.level_seed, actions=p.actions,
                      device=device, rule=p.rule, progress=progress)
     record = {"protocol": protocol, **stats.summary(), "returns": stats.returns.tolist(),
