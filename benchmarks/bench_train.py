@@ -1,17 +1,24 @@
-"""Environment steps per second of end-to-end PPO training: the ``fast`` trainer against
-stable-baselines3's PPO (the reference), same task and hyperparameters, in one run.
+"""Environment steps per second of end-to-end PPO training, in one run: the ``fast`` trainer
+with all the machine's threads and with one, N concurrent one-thread trainings (what
+``crl-merge run --jobs N`` does with a grid), and stable-baselines3's PPO (the reference),
+same task and hyperparameters.
 
     make bench-train                                   # CPU, and the GPU if there is one
     python benchmarks/bench_train.py --updates 3 --device cuda
 
 Each measurement trains for ``--updates`` PPO updates (64 envs × 256 steps each, the
 thesis's settings) after one warm-up update, and reports steps/s over the timed updates.
+The header says what the CPU offers (torch's vector-instruction level, and whether it has
+the AVX-512 bf16 instructions that would make bf16 autocast pay on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
+import time
+from pathlib import Path
 
 import torch
 
@@ -23,12 +30,31 @@ from crl_merge.procgen.ppo.sb3 import train_sb3
 TRAINERS = {"fast": train_fast, "sb3": train_sb3}
 
 
-def steps_per_second(trainer: str, task, ppo: PPOConfig, updates: int, device: str) -> float:
+def steps_per_second(trainer: str, task_name: str, ppo: PPOConfig, updates: int, device: str,
+                     threads: int | None = None) -> float:
+    if threads:
+        torch.set_num_threads(threads)
     rows = []
-    TRAINERS[trainer](task, ppo, (updates + 1) * ppo.rollout_size, 0, 0, device=device,
+    TRAINERS[trainer](envs.get_task(task_name), ppo, (updates + 1) * ppo.rollout_size, 0, 0, device=device,
                       progress=lambda step, row: rows.append(row))
     timed = rows[1:]  # the first update pays for warm-up (allocation, kernel selection)
     return len(timed) * ppo.rollout_size / sum(ppo.rollout_size / r["steps_per_second"] for r in timed)
+
+
+def concurrent_steps_per_second(jobs: int, task_name: str, ppo: PPOConfig, updates: int) -> float:
+    """Aggregate steps/s of ``jobs`` one-thread trainings running at once (separate processes)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs) as pool:
+        rates = pool.starmap(steps_per_second, [("fast", task_name, ppo, updates, "cpu", 1)] * jobs)
+    return sum(rates)
+
+
+def cpu_flags() -> set[str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
 
 
 def main() -> None:
@@ -37,19 +63,32 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=2, help="timed PPO updates per measurement")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, plus cuda if available)")
     parser.add_argument("--n-envs", type=int, default=64)
+    parser.add_argument("--jobs", type=int, default=2, help="concurrent one-thread trainings to measure (CPU)")
     args = parser.parse_args()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    task = envs.get_task(args.task)
     ppo = PPOConfig.from_mapping({"n_envs": args.n_envs}, "--n-envs")
-    print(f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    bf16 = "has" if "avx512_bf16" in cpu_flags() else "lacks"
+    print(f"# {platform.machine()}, {threads} torch threads, torch {torch.__version__}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, {bf16} avx512_bf16"
           + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
     print(f"# {args.task}, {ppo.n_envs} envs × {ppo.n_steps} steps per update, {ppo.n_epochs} epochs, "
           f"minibatch {ppo.batch_size}; {args.updates} timed updates")
-    print(f"{'device':<7} {'fast steps/s':>13} {'sb3 steps/s':>12} {'fast / sb3':>11}")
+    print(f"{'configuration':<42} {'steps/s':>9} {'/ sb3':>7}")
     for device in devices:
-        fast = steps_per_second("fast", task, ppo, args.updates, device)
-        sb3 = steps_per_second("sb3", task, ppo, args.updates, device)
-        print(f"{device:<7} {fast:>13,.0f} {sb3:>12,.0f} {fast / sb3:>10.2f}x")
+        started = time.perf_counter()
+        sb3 = steps_per_second("sb3", args.task, ppo, args.updates, device)
+        rows = [(f"{device}: sb3 ({threads} threads)", sb3),
+                (f"{device}: fast ({threads} threads)", steps_per_second("fast", args.task, ppo, args.updates, device))]
+        if device == "cpu":
+            rows.append((f"cpu: fast (1 thread)", steps_per_second("fast", args.task, ppo, args.updates, device, 1)))
+            torch.set_num_threads(threads)
+            if args.jobs > 1:
+                rows.append((f"cpu: fast, {args.jobs} concurrent 1-thread jobs (sum)",
+                             concurrent_steps_per_second(args.jobs, args.task, ppo, args.updates)))
+        for name, rate in rows:
+            print(f"{name:<42} {rate:>9,.0f} {rate / sb3:>6.2f}x")
+        print(f"# {device}: measured in {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
