@@ -21,6 +21,7 @@ process meanwhile is seen and not redone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -82,6 +83,26 @@ class Claim:
 def owner() -> str:
     """Who holds a claim, as its lock file says it: host, process id, start time."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+
+class RunGroup:
+    """Several runs worked on as one job (trained together, say): ``try_claim`` takes all their
+    claims or none, so :func:`crl_merge.procgen.protocol.in_turn` schedules a group as it
+    schedules one run."""
+
+    def __init__(self, runs: list["Run"]):
+        self.runs = runs
+
+    def try_claim(self) -> contextlib.ExitStack | None:
+        held = contextlib.ExitStack()
+        for run in self.runs:
+            claim = run.try_claim()
+            if claim is None:
+                held.close()  # release the ones taken: another process works on part of the group
+                return None
+            held.enter_context(claim)
+        return held
 
 
 class Run:

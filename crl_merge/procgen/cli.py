@@ -133,13 +133,16 @@ def _run(args) -> int:
     suite = load_suite(args.suite, args.preset)
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be ≥ 1 process")
+    if args.batch < 1 or (args.batch > 1 and args.trainer != "fast"):
+        raise ConfigError(f"--batch {args.batch}: must be ≥ 1 model, and > 1 only with --trainer fast "
+                          f"(got --trainer {args.trainer})")
     workers = start_workers(args, args.jobs - 1) if args.jobs > 1 else []
     if args.jobs > 1:
         torch.set_num_threads(threads_per_job(args.jobs))
     try:
         with progress_bars() as bars:
             run_protocol(suite, RunStore(args.store), trainer=args.trainer, device=args.device,
-                         progress=bars, log=bars.console.print)
+                         progress=bars, log=bars.console.print, batch=args.batch)
     finally:
         wait_for(workers)
     if not args.worker:
@@ -216,6 +219,9 @@ def add_commands(sub) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="processes working on the grid at once, each with its share of the CPU threads; they "
                         "split the jobs through the run store's claims (logs of the extra ones in STORE/logs/)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="train this many models of the grid at a time in one program (the batched fast trainer: "
+                        "the same algorithm, one kernel launch for all; pays on a GPU, not on a CPU)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --jobs' extra processes
     p.set_defaults(func=_run)
 

@@ -13,9 +13,9 @@ from crl_merge.procgen import layout
 from crl_merge.procgen.evaluate import evaluate
 from crl_merge.procgen.merging import PairModels, merged_actor
 from crl_merge.procgen.plan import MergeMethod
-from crl_merge.procgen.ppo import train_run, training_spec
+from crl_merge.procgen.ppo import train_run, train_runs_batched, training_spec
 from crl_merge.procgen.suite import SUPER, Suite, TrainingJob
-from crl_merge.store import Run, RunStore
+from crl_merge.store import Run, RunGroup, RunStore
 
 
 def training_run(store: RunStore, suite: Suite, job: TrainingJob, trainer: str) -> Run:
@@ -108,29 +108,33 @@ def in_turn(items, run_of, is_done, poll: float = 2.0):
 
 
 def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: str = "auto",
-                 progress=None, log=print) -> dict[str, Run]:
+                 progress=None, log=print, batch: int = 1) -> dict[str, Run]:
     """Train the grid and evaluate it, skipping whatever is already finished (by this
     process or another one working on the same store).
 
     Returns the runs by model name (``dodge00``, …, and ``random``). ``progress`` is a rich
-    ``Progress`` to draw bars on; ``log(text)`` hears about resumed runs.
+    ``Progress`` to draw bars on; ``log(text)`` hears about resumed runs. ``batch`` > 1 trains
+    the grid ``batch`` models at a time with the batched ``fast`` trainer.
     """
     device = resolve_device(device)
     jobs = suite.grid()
     runs: dict[str, Run] = {}
     model_task: dict[str, str | None] = {job.model_name: job.task_key for job in jobs}
-    bars = _Bars(progress, f"{suite.name} [{suite.preset}] training", len(jobs))
-    for job, run in in_turn(jobs, lambda job: training_run(store, suite, job, trainer),
-                            lambda job, run: run.has(layout.ACTOR)):
-        runs[job.model_name] = run
-        bars.start(f"train {job.model_name}", suite.ppo.steps_trained(suite.training.total_steps))
-        trained = train_run(
-            run, job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
-            trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,
-            policy=suite.training.policy,
-            progress=lambda step, row: bars.update(
-                step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
-        bars.finish("trained" if trained else "already trained")
+    if batch > 1:
+        runs = train_grid_batched(suite, store, jobs, batch, device, progress, log)
+    else:
+        bars = _Bars(progress, f"{suite.name} [{suite.preset}] training", len(jobs))
+        for job, run in in_turn(jobs, lambda job: training_run(store, suite, job, trainer),
+                                lambda job, run: run.has(layout.ACTOR)):
+            runs[job.model_name] = run
+            bars.start(f"train {job.model_name}", suite.ppo.steps_trained(suite.training.total_steps))
+            trained = train_run(
+                run, job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
+                trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,
+                policy=suite.training.policy,
+                progress=lambda step, row: bars.update(
+                    step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
+            bars.finish("trained" if trained else "already trained")
     runs = {job.model_name: runs[job.model_name] for job in jobs}  # grid order
     runs["random"] = store.run(*layout.random_parts(suite), spec={"kind": "random"})
     model_task["random"] = None
@@ -149,6 +153,29 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
             bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}"
                         f"{' (already evaluated)' if done else ''}")
     run_merges(suite, store, runs, device, progress)
+    return runs
+
+
+def train_grid_batched(suite: Suite, store: RunStore, jobs: list[TrainingJob], batch: int, device: str,
+                       progress=None, log=print) -> dict[str, Run]:
+    """The grid's training in groups of ``batch`` consecutive models, each group one program
+    (:func:`crl_merge.procgen.ppo.train_runs_batched`) holding all its runs' claims."""
+    groups = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
+    total = suite.ppo.steps_trained(suite.training.total_steps)
+    runs: dict[str, Run] = {}
+    bars = _Bars(progress, f"{suite.name} [{suite.preset}] training, {batch} models at a time", len(groups))
+    for group, members in in_turn(groups, lambda group: RunGroup([training_run(store, suite, job, "fast")
+                                                                  for job in group]),
+                                  lambda group, members: all(run.has(layout.ACTOR) for run in members.runs)):
+        runs.update({job.model_name: run for job, run in zip(group, members.runs)})
+        bars.start("train " + " + ".join(job.model_name for job in group), total)
+        trained = train_runs_batched(
+            members.runs, [job.task for job in group], suite.ppo, suite.training.total_steps,
+            [(job.init_seed, job.level_seed) for job in group], device=device,
+            checkpoint_every=suite.checkpoint_every, log=log, policy=suite.training.policy,
+            progress=lambda step, rows: bars.update(step, "returns " + " ".join(
+                f"{row['rolling_return']:.2f}" for row in rows) + f" · {rows[0]['steps_per_second']:,.0f} steps/s each"))
+        bars.finish("trained" if any(trained) else "already trained")
     return runs
 
 

@@ -26,7 +26,8 @@ def start_workers(args, count: int) -> list[tuple[subprocess.Popen, Path]]:
     for i in range(1, count + 1):
         log = logs / f"{Path(args.suite).stem}-{args.preset}-worker{i}.log"
         command = [sys.executable, "-m", "crl_merge.cli", "run", str(args.suite), "--preset", args.preset,
-                   "--store", str(args.store), "--device", args.device, "--trainer", args.trainer, "--worker"]
+                   "--store", str(args.store), "--device", args.device, "--trainer", args.trainer,
+                   "--batch", str(args.batch), "--worker"]
         with open(log, "w") as out:
             workers.append((subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env), log))
     return workers

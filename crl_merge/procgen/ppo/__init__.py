@@ -30,7 +30,7 @@ def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, 
     """
     if trainer not in TRAINERS:
         raise ValueError(f"unknown trainer {trainer!r}; valid trainers: {list(TRAINERS)}")
-    checkpoint = TrainingCheckpoint(run, checkpoint_every or max(total_steps // 10, ppo.rollout_size))
+    checkpoint = _checkpoint(run, ppo, total_steps, checkpoint_every)
     if run.has(DONE):
         checkpoint.discard()
         return False
@@ -42,6 +42,46 @@ def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, 
         from crl_merge.procgen.ppo.sb3 import train_sb3 as train
     result = train(task, ppo, total_steps, init_seed, level_seed, device=device, checkpoint=checkpoint,
                    tensorboard_dir=run.path / "tensorboard", progress=progress, policy_layout=policy)
+    _save_trained(run, result, checkpoint, task, init_seed, level_seed, trainer, policy)
+    return True
+
+
+def train_runs_batched(runs: list[Run], tasks: list, ppo: PPOConfig, total_steps: int, seeds: list[tuple[int, int]],
+                       device: str = "cpu", checkpoint_every: int | None = None, progress=None, log=None,
+                       policy: str = "shared") -> list[bool]:
+    """:func:`train_run` of every run, the unfinished ones trained together by the batched
+    ``fast`` trainer (:mod:`crl_merge.procgen.ppo.batched`), which saves what ``fast`` saves.
+    Runs resuming from different steps (a crash between two models' checkpoint saves) are
+    trained as separate batches, one per step. ``progress(step, rows)`` hears every update."""
+    from crl_merge.procgen.ppo.batched import train_fast_batched
+
+    checkpoints = [_checkpoint(run, ppo, total_steps, checkpoint_every) for run in runs]
+    by_step: dict[int, list[int]] = {}
+    for i, (run, checkpoint) in enumerate(zip(runs, checkpoints)):
+        if run.has(DONE):
+            checkpoint.discard()
+            continue
+        if log and (step := checkpoint.saved_step()) is not None:
+            log(f"{run.path}: resuming from the checkpoint at step {step:,}")
+        by_step.setdefault(checkpoint.saved_step() or 0, []).append(i)
+    for members in by_step.values():
+        results = train_fast_batched([tasks[i] for i in members], ppo, total_steps, [seeds[i] for i in members],
+                                     device=device, checkpoints=[checkpoints[i] for i in members],
+                                     tensorboard_dirs=[runs[i].path / "tensorboard" for i in members],
+                                     progress=progress, policy_layout=policy)
+        for i, result in zip(members, results):
+            _save_trained(runs[i], result, checkpoints[i], tasks[i], *seeds[i], "fast", policy)
+    return [any(i in members for members in by_step.values()) for i in range(len(runs))]
+
+
+def _checkpoint(run: Run, ppo: PPOConfig, total_steps: int, every: int | None) -> TrainingCheckpoint:
+    """The run's resume checkpoint, saved every ``every`` steps (default: a tenth of the training)."""
+    return TrainingCheckpoint(run, every or max(total_steps // 10, ppo.rollout_size))
+
+
+def _save_trained(run: Run, result, checkpoint: TrainingCheckpoint, task, init_seed: int, level_seed: int,
+                  trainer: str, policy: str) -> None:
+    """A finished training's artifacts, the actor last (it marks the run finished)."""
     result.curve.close()
     meta = {"task": task.name, "init_seed": init_seed, "level_seed": level_seed, "steps": result.steps,
             "trainer": trainer, "policy": policy}
@@ -49,7 +89,6 @@ def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, 
     run.save_model("critic", result.critic, role="critic", **meta)
     run.save_model(DONE, result.actor, role="actor", **meta)
     checkpoint.discard()
-    return True
 
 
-__all__ = ["train_run", "training_spec", "PPOConfig", "TRAINERS"]
+__all__ = ["train_run", "train_runs_batched", "training_spec", "PPOConfig", "TRAINERS"]
