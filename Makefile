@@ -12,7 +12,7 @@ STORE   ?= runs
 RUN     := $(VENV)/bin/crl-merge
 
 .PHONY: install test demo benchmark benchmark-starpilot benchmark-fruitbot leaderboard compare-trainers \
-        benchmark-dt dt-datasets bench-envs bench-train bench-merge bench-dt clean
+        benchmark-dt dt-datasets bench-envs bench-train bench-merge bench-dt bench-gpu gpu-wheels clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,24 @@ bench-merge:
 # Speed: Decision Transformer training steps/s and evaluation episodes/s (CPU, and GPU if present).
 bench-dt:
 	$(PY) benchmarks/bench_dt.py
+
+# Everything only a GPU shows, in one command of a few minutes: results/gpu/bench.json and
+# summary.md. It refuses to run without CUDA; `python benchmarks/bench_gpu.py --cpu-check`
+# runs the same code at tiny sizes here. On a bare GPU machine (torch there, no network):
+# `make gpu-wheels` here, carry .whl/, and there run
+#   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
+#   PYTHONPATH=/tmp/site:. python3 benchmarks/bench_gpu.py
+bench-gpu:
+	$(PY) benchmarks/bench_gpu.py
+
+# Python 3.12 wheels of what bench-gpu imports and the GPU image lacks (it has torch, numpy,
+# scipy, pandas, rich, pyyaml, safetensors, h5py, tensorboard, matplotlib, cloudpickle).
+GPU_WHEELS ?= stable-baselines3==2.9.2 gymnasium==1.4.0 farama-notifications==0.0.6 mujoco==4.0.0 \
+              mujoco-core==4.0.0 mujoco-studio==4.0.0 glfw==1.12.0 pyopengl==3.1.10
+gpu-wheels:
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	    --platform manylinux2014_x86_64 --platform any -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """Environment steps per second of end-to-end PPO training, in one run: the ``fast`` trainer
-with all the machine's threads and with one, N concurrent one-thread trainings (what
-``crl-merge run --jobs N`` does with a grid), and stable-baselines3's PPO (the reference),
-same task and hyperparameters.
+with all the machine's threads and with one, K models trained as one batch (``--batch K``),
+N concurrent one-thread trainings (what ``crl-merge run --jobs N`` does with a grid), and
+stable-baselines3's PPO (the reference), same task and hyperparameters.
 
     make bench-train                                   # CPU, and the GPU if there is one
     python benchmarks/bench_train.py --updates 3 --device cuda
@@ -24,6 +24,7 @@ import torch
 
 import envs
 from crl_merge.procgen.ppo.config import PPOConfig
+from crl_merge.procgen.ppo.batched import train_fast_batched
 from crl_merge.procgen.ppo.fast import train_fast
 from crl_merge.procgen.ppo.sb3 import train_sb3
 
@@ -39,6 +40,15 @@ def steps_per_second(trainer: str, task_name: str, ppo: PPOConfig, updates: int,
                       progress=lambda step, row: rows.append(row))
     timed = rows[1:]  # the first update pays for warm-up (allocation, kernel selection)
     return len(timed) * ppo.rollout_size / sum(ppo.rollout_size / r["steps_per_second"] for r in timed)
+
+
+def batched_steps_per_second(count: int, task_name: str, ppo: PPOConfig, updates: int, device: str) -> float:
+    """Aggregate steps/s of ``count`` models trained as one batch (the batched ``fast``)."""
+    rows = []
+    train_fast_batched([envs.get_task(task_name)] * count, ppo, (updates + 1) * ppo.rollout_size,
+                       [(k, k) for k in range(count)], device=device, progress=lambda step, r: rows.append(r[0]))
+    timed = rows[1:]
+    return count * len(timed) * ppo.rollout_size / sum(ppo.rollout_size / r["steps_per_second"] for r in timed)
 
 
 def concurrent_steps_per_second(jobs: int, task_name: str, ppo: PPOConfig, updates: int) -> float:
@@ -64,6 +74,7 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, plus cuda if available)")
     parser.add_argument("--n-envs", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=2, help="concurrent one-thread trainings to measure (CPU)")
+    parser.add_argument("--batch", type=int, default=2, help="models trained as one batch to measure")
     args = parser.parse_args()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     ppo = PPOConfig.from_mapping({"n_envs": args.n_envs}, "--n-envs")
@@ -80,6 +91,9 @@ def main() -> None:
         sb3 = steps_per_second("sb3", args.task, ppo, args.updates, device)
         rows = [(f"{device}: sb3 ({threads} threads)", sb3),
                 (f"{device}: fast ({threads} threads)", steps_per_second("fast", args.task, ppo, args.updates, device))]
+        if args.batch > 1:
+            rows.append((f"{device}: fast, batch of {args.batch} (sum)",
+                         batched_steps_per_second(args.batch, args.task, ppo, args.updates, device)))
         if device == "cpu":
             rows.append((f"cpu: fast (1 thread)", steps_per_second("fast", args.task, ppo, args.updates, device, 1)))
             torch.set_num_threads(threads)

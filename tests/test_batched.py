@@ -3,7 +3,6 @@
 that ``train_fast`` resumes, and the same store artifacts as separate runs, resuming after
 SIGKILL."""
 
-import json
 import os
 import shutil
 import signal
@@ -13,7 +12,6 @@ import time
 
 import pytest
 import torch
-import yaml
 
 import envs
 from crl_merge.models import POLICY_LAYOUTS
@@ -23,7 +21,7 @@ from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
 from crl_merge.procgen.ppo.curve import read_curve
 from crl_merge.procgen.ppo.fast import train_fast
 from crl_merge.store import RunStore
-from tests.test_run_suite import finished_artifacts_are_intact
+from tests.test_run_suite import checkpointed, finished_artifacts_are_intact, resume_test_suite
 
 TINY = PPOConfig.from_mapping({"n_envs": 4, "n_steps": 32, "batch_size": 64, "n_epochs": 2}, "test")
 SEEDS = [(0, 0), (1, 2), (3, 3)]
@@ -108,24 +106,13 @@ def test_batched_runs_at_different_steps_train_in_separate_batches(tmp_path):
 
 
 def test_batched_grid_resumes_after_sigkill(tmp_path):
-    suite = yaml.safe_load(open("benchmarks/starpilot.yaml"))
-    del suite["reference"]
-    suite["merge"]["methods"] = [{"method": "average"}]
-    suite["presets"]["quick"] = {"training": {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256},
-                                 "evaluation": {"episodes": 8, "cross_episodes": 8, "num_envs": 4},
-                                 "ppo": {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1}}
-    suite_file = tmp_path / "suite.yaml"
-    suite_file.write_text(yaml.safe_dump(suite))
+    suite_file = resume_test_suite(tmp_path)
     store = tmp_path / "store"
     command = [sys.executable, "-m", "crl_merge.cli", "run", str(suite_file), "--preset", "quick", "--device", "cpu",
                "--store", str(store), "--results", str(tmp_path / "results"), "--batch", "3"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     train = store / "starpilot" / "quick" / "train"
     runs = [train / "super" / "00", train / "dodge" / "00", train / "shoot" / "01"]
-
-    def checkpointed(run):
-        manifest = run / "manifest.json"
-        return manifest.exists() and "resume" in json.loads(manifest.read_text())["artifacts"]
 
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 240

@@ -83,15 +83,28 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
     assert pd.read_csv(out / "leaderboard.csv").equals(board)
 
 
-def test_sigkill_mid_training_then_resume(tmp_path):
+def checkpointed(run: Path) -> bool:
+    """Whether a resume checkpoint is recorded in the run's manifest (not just being written)."""
+    manifest = run / "manifest.json"
+    return manifest.exists() and "resume" in json.loads(manifest.read_text())["artifacts"]
+
+
+def resume_test_suite(tmp_path: Path) -> Path:
+    """The Starpilot suite as a SIGKILL test needs it: one model per task, 10 updates with a
+    checkpoint after each, one merge (training and its resume are what is tested)."""
     suite = yaml.safe_load(open("benchmarks/starpilot.yaml"))
-    del suite["reference"]  # training and its resume are what this test is about: one merge only
+    del suite["reference"]
     suite["merge"]["methods"] = [{"method": "average"}]
     suite["presets"]["quick"] = {"training": {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256},
                                  "evaluation": {"episodes": 8, "cross_episodes": 8, "num_envs": 4},
                                  "ppo": {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1}}
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text(yaml.safe_dump(suite))
+    return suite_file
+
+
+def test_sigkill_mid_training_then_resume(tmp_path):
+    suite_file = resume_test_suite(tmp_path)
     store = tmp_path / "store"
     command = [sys.executable, "-m", "crl_merge.cli", "run", str(suite_file), "--preset", "quick", "--device", "cpu",
                "--store", str(store), "--results", str(tmp_path / "results")]
@@ -100,10 +113,6 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     second_run = store / "starpilot" / "quick" / "train" / "dodge" / "00"
     deadline = time.time() + 240
-    def checkpointed(run):  # a resume checkpoint recorded in the manifest (not just being written)
-        manifest = run / "manifest.json"
-        return manifest.exists() and "resume" in json.loads(manifest.read_text())["artifacts"]
-
     while not checkpointed(second_run):  # the first run finished, the second is mid-way
         assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
         time.sleep(0.05)
