@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 import envs
+from crl_merge.models import make_actor_critic
 from crl_merge.procgen.ppo.config import PPOConfig
 from crl_merge.procgen.ppo.batched import train_fast_batched
 from crl_merge.procgen.ppo.fast import train_fast
@@ -59,6 +60,50 @@ def concurrent_steps_per_second(jobs: int, task_name: str, ppo: PPOConfig, updat
     return sum(rates)
 
 
+def minibatch_update_ms(input_layout: str, bf16: bool, batch_size: int, repeats: int = 3) -> float:
+    """Milliseconds of one PPO-sized forward + backward + Adam step of the shared actor-critic
+    on ``batch_size`` frames, the frames handed to the convolutions as ``fast`` does (a
+    channels-last view, ``"view"``) or as contiguous NCHW memory (``"copy"``: the layout
+    before, without the cost of making the copy), in fp32 or under CPU bf16 autocast. The
+    median of ``repeats`` after a warm-up."""
+    policy = make_actor_critic("shared", 0)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=5e-4)
+    frames = torch.randint(0, 256, (batch_size, 64, 64, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    obs = frames.permute(0, 3, 1, 2)
+    obs = (obs.contiguous() if input_layout == "copy" else obs).permute(0, 2, 3, 1)  # NHWC again, as the trunk reads it
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits, values = policy(obs)
+            loss = logits.float().logsumexp(1).mean() + values.float().pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(1000 * (time.perf_counter() - started))
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
+    """fp32 GFLOP/s of a ``size``² matrix product on ``threads`` threads: what the CPU reaches."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size ** 3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def update_gflop(batch_size: int) -> float:
+    """The multiply-adds of one forward + backward of the shared actor-critic on ``batch_size``
+    frames, ×2 as FLOPs: the forward's, and twice that for the backward, less conv1's input
+    gradient (its input is the frames, which need none)."""
+    conv1, conv2, conv3 = 15 * 15 * 32 * 3 * 8 * 8, 6 * 6 * 64 * 32 * 4 * 4, 4 * 4 * 64 * 64 * 3 * 3
+    forward = conv1 + conv2 + conv3 + 1024 * 512 + 512 * 16
+    return 2 * batch_size * (3 * forward - conv1) / 1e9
+
+
 def cpu_flags() -> set[str]:
     cpuinfo = Path("/proc/cpuinfo")
     for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
@@ -75,6 +120,8 @@ def main() -> None:
     parser.add_argument("--n-envs", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=2, help="concurrent one-thread trainings to measure (CPU)")
     parser.add_argument("--batch", type=int, default=2, help="models trained as one batch to measure")
+    parser.add_argument("--layers", action="store_true",
+                        help="only the minibatch update: input layout (channels-last view vs NCHW copy) × fp32/bf16")
     args = parser.parse_args()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     ppo = PPOConfig.from_mapping({"n_envs": args.n_envs}, "--n-envs")
@@ -85,6 +132,16 @@ def main() -> None:
           + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
     print(f"# {args.task}, {ppo.n_envs} envs × {ppo.n_steps} steps per update, {ppo.n_epochs} epochs, "
           f"minibatch {ppo.batch_size}; {args.updates} timed updates")
+    if args.layers:
+        print(f"# one minibatch update of {ppo.batch_size} frames (forward, backward, Adam), median of 3")
+        print(f"{'frames reach the convolutions as':<36} {'fp32 ms':>8} {'bf16 ms':>8}")
+        for layout, name in (("view", "a channels-last view (fast)"), ("copy", "a contiguous NCHW copy (before)")):
+            fp32, bf16_ms = (minibatch_update_ms(layout, bf16, ppo.batch_size) for bf16 in (False, True))
+            print(f"{name:<36} {fp32:>8.0f} {bf16_ms:>8.0f}   (fp32: "
+                  f"{update_gflop(ppo.batch_size) / fp32 * 1000:.0f} GFLOP/s)")
+        print(f"# fp32 2048² matrix product: {matmul_gflops(1):.0f} GFLOP/s on 1 thread, "
+              f"{matmul_gflops(threads):.0f} on {threads}")
+        return
     print(f"{'configuration':<42} {'steps/s':>9} {'/ sb3':>7}")
     for device in devices:
         started = time.perf_counter()
