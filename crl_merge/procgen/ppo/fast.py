@@ -69,7 +69,7 @@ def ppo_loss(policy, obs, actions, old_logp, advantages, returns, ppo: PPOConfig
 
 def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, device="cpu",
                checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None,
-               policy_layout: str = "shared") -> TrainResult:
+               policy_layout: str = "shared", snapshot=None) -> TrainResult:
     """Train an actor-critic of ``policy_layout`` on ``task`` for at least ``total_steps``
     environment steps (whole rollouts: the step count rounds up to a multiple of
     ``n_envs × n_steps``).
@@ -77,80 +77,119 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
     ``init_seed`` fixes the initial weights and the action/minibatch sampling; ``level_seed``
     the environments' level stream. With ``checkpoint``, training resumes from its last
     saved state and saves a new one every ``checkpoint.every`` steps.
-    ``progress(step, row)`` is called after every update with the learning-curve row.
+    ``progress(step, row)`` is called after every update with the learning-curve row;
+    ``snapshot(updates, policy)`` after every update, before any checkpoint is saved (to keep
+    the policy of chosen update counts, as the checkpoint-merging protocol needs).
     """
-    device = torch.device(device)
-    env = envs.make(task, num_envs=ppo.n_envs, seed=level_seed, device=str(device))
-    policy = make_actor_critic(policy_layout, init_seed).to(device)
-    params = list(policy.parameters())
-    optimizer = torch.optim.Adam(params, lr=ppo.learning_rate, eps=ppo.adam_eps)
-    sampler = torch.Generator(device=device).manual_seed(init_seed)       # actions
-    shuffler = torch.Generator(device=device).manual_seed(init_seed + 1)  # minibatch order
-    generators = {"sampler": sampler, "shuffler": shuffler}
-    global_step, curve_state = 0, {}
-    if checkpoint is not None and (saved := checkpoint.load(device)) is not None:
-        tensors, meta = saved
-        unpack_training_state(tensors, meta, {"policy": policy}, optimizer, generators)
-        global_step, curve_state = meta["global_step"], meta["curve"]
-    curve = LearningCurve(tensorboard_dir, **curve_state)
+    saved = checkpoint.load(torch.device(device)) if checkpoint is not None else None
+    learner = FastLearner(task, ppo, init_seed, level_seed, device, policy_layout, tensorboard_dir, saved)
+    last_checkpoint = learner.global_step
+    while learner.global_step < total_steps:
+        row = learner.update()
+        if progress:
+            progress(learner.global_step, row)
+        if snapshot:
+            snapshot(learner.updates, learner.policy)
+        if (checkpoint is not None and learner.global_step - last_checkpoint >= checkpoint.every
+                and learner.global_step < total_steps):
+            checkpoint.save(*learner.state())
+            last_checkpoint = learner.global_step
+    return learner.result()
 
-    n, steps = ppo.n_envs, ppo.n_steps
-    obs_buf = torch.zeros((steps, n, 64, 64, 3), dtype=torch.uint8, device=device)
-    action_buf = torch.zeros((steps, n), dtype=torch.long, device=device)
-    logp_buf, value_buf, reward_buf, done_buf, ep_return_buf, ep_length_buf = (
-        torch.zeros((steps, n), device=device) for _ in range(6))
 
-    obs = env.reset()
-    last_checkpoint = global_step
-    while global_step < total_steps:
+class FastLearner:
+    """One PPO learner: its environments, actor-critic, Adam, generators and learning curve;
+    :meth:`update` plays one rollout and trains on it. :func:`train_fast` runs one learner to
+    its budget; the continual protocols (:mod:`crl_merge.procgen.continual`) step two in turn
+    and replace their weights by a merge between updates."""
+
+    def __init__(self, task, ppo: PPOConfig, init_seed: int, level_seed: int, device="cpu",
+                 policy_layout: str = "shared", tensorboard_dir=None, saved: tuple[dict, dict] | None = None):
+        """``saved``: a :meth:`state` to resume from (the environments start new episodes)."""
+        self.ppo, self.device = ppo, torch.device(device)
+        self.env = envs.make(task, num_envs=ppo.n_envs, seed=level_seed, device=str(self.device))
+        self.policy = make_actor_critic(policy_layout, init_seed).to(self.device)
+        self.params = list(self.policy.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=ppo.learning_rate, eps=ppo.adam_eps)
+        self.sampler = torch.Generator(device=self.device).manual_seed(init_seed)       # actions
+        self.shuffler = torch.Generator(device=self.device).manual_seed(init_seed + 1)  # minibatch order
+        self.generators = {"sampler": self.sampler, "shuffler": self.shuffler}
+        self.global_step, curve_state = 0, {}
+        if saved is not None:
+            tensors, meta = saved
+            unpack_training_state(tensors, meta, {"policy": self.policy}, self.optimizer, self.generators)
+            self.global_step, curve_state = meta["global_step"], meta["curve"]
+        self.curve = LearningCurve(tensorboard_dir, **curve_state)
+        n, steps = ppo.n_envs, ppo.n_steps
+        self.obs_buf = torch.zeros((steps, n, 64, 64, 3), dtype=torch.uint8, device=self.device)
+        self.action_buf = torch.zeros((steps, n), dtype=torch.long, device=self.device)
+        (self.logp_buf, self.value_buf, self.reward_buf, self.done_buf, self.ep_return_buf,
+         self.ep_length_buf) = (torch.zeros((steps, n), device=self.device) for _ in range(6))
+        self.obs = self.env.reset()
+
+    @property
+    def updates(self) -> int:
+        """PPO updates done so far (one per rollout)."""
+        return self.global_step // self.ppo.rollout_size
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What a resume checkpoint holds: weights, Adam state, generators, step and curve."""
+        tensors, meta = pack_training_state({"policy": self.policy}, self.optimizer, self.generators)
+        return tensors, {**meta, "global_step": self.global_step, "curve": self.curve.state()}
+
+    def result(self) -> TrainResult:
+        self.policy.eval()
+        return TrainResult(self.policy.actor, self.policy.critic_network(), self.curve, self.global_step)
+
+    def update(self) -> dict:
+        """One rollout of ``n_steps`` in every environment, then ``n_epochs`` of minibatch
+        updates on it; returns the learning-curve row."""
+        ppo, policy, sampler = self.ppo, self.policy, self.sampler
+        n, steps = ppo.n_envs, ppo.n_steps
         started = time.perf_counter()
         # -- rollout -------------------------------------------------------------------
         policy.eval()
         with torch.no_grad():
+            obs = self.obs
             for t in range(steps):
-                logits, value_buf[t] = policy(obs)
+                logits, self.value_buf[t] = policy(obs)
                 log_probs = torch.log_softmax(logits, dim=1)
                 action = torch.multinomial(log_probs.exp(), 1, generator=sampler).squeeze(1)
-                obs_buf[t], action_buf[t] = obs, action
-                logp_buf[t] = log_probs.gather(1, action[:, None]).squeeze(1)
-                obs, reward, done, info = env.step(action, validate=False)  # sampled: always in range
-                reward_buf[t], done_buf[t] = reward, done.float()
-                ep_return_buf[t], ep_length_buf[t] = info["episode_return"], info["episode_length"].float()
-            advantages = gae_advantages(reward_buf, value_buf, done_buf, policy(obs)[1], ppo.gamma, ppo.gae_lambda)
-            returns = advantages + value_buf
-        global_step += steps * n
+                self.obs_buf[t], self.action_buf[t] = obs, action
+                self.logp_buf[t] = log_probs.gather(1, action[:, None]).squeeze(1)
+                obs, reward, done, info = self.env.step(action, validate=False)  # sampled: always in range
+                self.reward_buf[t], self.done_buf[t] = reward, done.float()
+                self.ep_return_buf[t], self.ep_length_buf[t] = info["episode_return"], info["episode_length"].float()
+            self.obs = obs
+            advantages = gae_advantages(self.reward_buf, self.value_buf, self.done_buf, policy(obs)[1], ppo.gamma,
+                                        ppo.gae_lambda)
+            returns = advantages + self.value_buf
+        self.global_step += steps * n
 
         # -- update ----------------------------------------------------------------------
         policy.train()
-        b_obs, b_actions = obs_buf.reshape(-1, 64, 64, 3), action_buf.reshape(-1)
-        b_logp, b_adv, b_returns = logp_buf.reshape(-1), advantages.reshape(-1), returns.reshape(-1)
-        stats = torch.zeros(4, device=device)  # policy loss, value loss, entropy, clip fraction (sums)
+        b_obs, b_actions = self.obs_buf.reshape(-1, 64, 64, 3), self.action_buf.reshape(-1)
+        b_logp, b_adv, b_returns = self.logp_buf.reshape(-1), advantages.reshape(-1), returns.reshape(-1)
+        stats = torch.zeros(4, device=self.device)  # policy loss, value loss, entropy, clip fraction (sums)
         minibatches = 0
         for _ in range(ppo.n_epochs):
-            order = torch.randperm(b_obs.shape[0], device=device, generator=shuffler)
+            order = torch.randperm(b_obs.shape[0], device=self.device, generator=self.shuffler)
             for start in range(0, b_obs.shape[0], ppo.batch_size):
                 idx = order[start:start + ppo.batch_size]
                 loss, minibatch_stats = ppo_loss(policy, b_obs[idx], b_actions[idx], b_logp[idx], b_adv[idx],
                                                  b_returns[idx], ppo)
-                optimizer.zero_grad()
+                self.optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm)
-                optimizer.step()
+                torch.nn.utils.clip_grad_norm_(self.params, ppo.max_grad_norm)
+                self.optimizer.step()
                 stats += minibatch_stats
                 minibatches += 1
 
         # -- logging: one host transfer per update -----------------------------------------
-        finished = done_buf.T.bool().cpu()  # env-major: each environment's episodes in order
-        curve.add_episodes(ep_return_buf.T.cpu()[finished].tolist(), ep_length_buf.T.cpu()[finished].tolist())
+        finished = self.done_buf.T.bool().cpu()  # env-major: each environment's episodes in order
+        self.curve.add_episodes(self.ep_return_buf.T.cpu()[finished].tolist(),
+                                self.ep_length_buf.T.cpu()[finished].tolist())
         policy_loss, value_loss, entropy, clip_fraction = (stats / minibatches).tolist()
-        row = curve.log(global_step, steps * n / (time.perf_counter() - started), **{
+        return self.curve.log(self.global_step, steps * n / (time.perf_counter() - started), **{
             "train/policy_gradient_loss": policy_loss, "train/value_loss": value_loss,
             "train/entropy": entropy, "train/clip_fraction": clip_fraction})
-        if progress:
-            progress(global_step, row)
-        if checkpoint is not None and global_step - last_checkpoint >= checkpoint.every and global_step < total_steps:
-            tensors, meta = pack_training_state({"policy": policy}, optimizer, generators)
-            checkpoint.save(tensors, {**meta, "global_step": global_step, "curve": curve.state()})
-            last_checkpoint = global_step
-    policy.eval()
-    return TrainResult(policy.actor, policy.critic_network(), curve, global_step)
