@@ -17,6 +17,7 @@ import yaml
 from crl_merge.checkpoint import load_checkpoint
 from crl_merge.cli import main
 from crl_merge.procgen import layout
+from crl_merge.procgen.continual import continual_jobs
 from crl_merge.procgen.protocol import merge_jobs
 from crl_merge.procgen.report import MAIN_COLUMNS
 from crl_merge.procgen.suite import load_suite
@@ -55,11 +56,19 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
 
     out = tmp_path / "results" / suite_name / "smoke"
     board = pd.read_csv(out / "leaderboard.csv")
-    assert list(board.columns) == MAIN_COLUMNS
+    retention = [f"retention/{t}" for t in suite.sub_tasks]
+    assert list(board.columns) == MAIN_COLUMNS + retention
     merges = {f"{r}/{m.row_id}" for r, m, _, _ in merge_jobs(suite)}
     assert {"same_init/average-a0.5", "diff_init/rebasin-a0.25-ba", "same_init/ties-d0.2-s1",
             "diff_init/fisher", "same_init/ensemble"} <= merges
-    assert set(board.row) == {"upper_bound", "random", *(f"on_super/{t}" for t in suite.sub_tasks), *merges}
+    continual = {f"{r}/{row.row_id}" for r, row, _, _ in continual_jobs(suite)}
+    assert continual == {"same_init/federated-average-a0.5-m1", "same_init/federated-rebasin-a0.5-m1-ab",
+                         "same_init/checkpoint-average-a0.5-m1-ab"}
+    assert set(board.row) == {"upper_bound", "random", *(f"on_super/{t}" for t in suite.sub_tasks), *merges,
+                              *continual}
+    assert board[board.row.isin(merges | continual)][retention].notna().all().all()
+    assert board[~board.row.isin(merges | continual)][retention].isna().all().all()
+    assert (board[board.row.isin(continual)].kind.str.startswith("continual (")).all()
     assert board.loc[board.row == "upper_bound", "score"].item() == 100
     assert board.loc[board.row == "random", "score"].item() == 0
     with_thesis = board.dropna(subset=["thesis"]).row
@@ -72,7 +81,7 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
     assert latex.startswith("\\begin{tabular}") and "\\midrule" in latex and "same\\_init/average-a0.5" in latex
     assert board.dropna(subset=["p_over_average"]).row.str.contains("/").all()
     assert (board.iqm_low <= board.iqm).all() and (board.iqm <= board.iqm_high).all()
-    for figure in ("alpha.png", "curves.png", "cross_eval.png"):
+    for figure in ("alpha.png", "curves.png", "cross_eval.png", "profile.png"):
         assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
 
     manifests = {m: m.read_text() for m in (tmp_path / "runs").rglob("manifest.json")}
@@ -95,6 +104,7 @@ def resume_test_suite(tmp_path: Path) -> Path:
     suite = yaml.safe_load(open("benchmarks/starpilot.yaml"))
     del suite["reference"]
     suite["merge"]["methods"] = [{"method": "average"}]
+    del suite["merge"]["continual"], suite["evaluation"]["retention_episodes"]
     suite["presets"]["quick"] = {"training": {"total_steps": 2560, "seeds_per_task": 1, "checkpoint_every": 256},
                                  "evaluation": {"episodes": 8, "cross_episodes": 8, "num_envs": 4},
                                  "ppo": {"n_envs": 4, "n_steps": 64, "batch_size": 128, "n_epochs": 1}}
@@ -130,6 +140,44 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     # 3 models × (actor, critic, curve, 3 evaluations) + the random agent's 3 + one merge's actor and evaluation
     assert finished_artifacts_are_intact(store) == 3 * (3 + 3) + 3 + 2
     assert not list(store.rglob("resume.safetensors"))
+
+
+def test_sigkill_mid_federated_training_then_resume(tmp_path):
+    """A federated pair and a checkpoint-merging pair in one suite: killed while the federated
+    pair trains (its resume checkpoint holds both learners), the run resumes it, finishes
+    both and puts them on the leaderboard with retention columns."""
+    suite_file = resume_test_suite(tmp_path)
+    data = yaml.safe_load(suite_file.read_text())
+    data["merge"]["continual"] = [{"protocol": "federated", "method": "average", "every": 2},
+                                  {"protocol": "checkpoint", "method": "average", "every": 2}]
+    data["presets"]["quick"]["evaluation"]["retention_episodes"] = 8
+    suite_file.write_text(yaml.safe_dump(data))
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "crl_merge.cli", "run", str(suite_file), "--preset", "quick", "--device", "cpu",
+               "--store", str(store), "--results", str(tmp_path / "results")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    federated = store / "starpilot" / "quick" / "continual" / "same_init" / "federated-average-a0.5-m2" / "00+01"
+    deadline = time.time() + 400
+    while not checkpointed(federated):
+        assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished_artifacts_are_intact(store)
+
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{federated}: resuming from the checkpoint" in resumed.stderr
+    # grid: 3 models × (actor, critic, curve, 3 evaluations), 5 snapshots of each sub-task model, the random
+    # agent's 3 evaluations, one merge (actor, super-task and 2 retention evaluations); federated: 2 curves,
+    # critic, actor, 3 evaluations; checkpoint merging: 1 curve, critic, actor, 3 evaluations
+    assert finished_artifacts_are_intact(store) == 3 * 6 + 2 * 5 + 3 + 4 + 7 + 6
+    assert not list(store.rglob("resume.safetensors"))
+    board = pd.read_csv(tmp_path / "results" / "starpilot" / "quick" / "leaderboard.csv")
+    continual = board[board.row.isin(["same_init/federated-average-a0.5-m2", "same_init/checkpoint-average-a0.5-m2-ab"])]
+    assert len(continual) == 2 and continual[["retention/dodge", "retention/shoot"]].notna().all().all()
 
 
 def test_the_leaderboard_warns_when_the_upper_bound_is_not_above_random():

@@ -158,3 +158,21 @@ def permutation_axes() -> dict:
                       "conv3": model.conv3.out_channels, "fc": model.fc.out_features},
             "axes": {**linear("conv1", None, "conv1"), **linear("conv2", "conv1", "conv2"),
                      **linear("conv3", "conv2", "conv3"), **linear("fc", "conv3", "fc"), **linear("head", "fc", None)}}
+
+
+def actor_critic_permutation_axes(layout: str) -> dict:
+    """The permutation spec of a whole actor-critic (what the continual protocols merge):
+    the actor's spec under ``actor.``; with the shared trunk the value head reads the
+    trunk's ``fc`` units like the action head does, so it is renumbered with them (the
+    network's function is unchanged); a separate critic gets permutations of its own
+    (``critic.conv1`` …)."""
+    actor = permutation_axes()
+    axes = {f"actor.{param}": entries for param, entries in actor["axes"].items()}
+    if layout == "shared":
+        return {"sizes": actor["sizes"], "axes": {**axes, **linear("value_net", "fc", None)}}
+    if layout != "separate":
+        raise ValueError(f"unknown policy layout {layout!r}; layouts: {list(POLICY_LAYOUTS)}")
+    rename = lambda p: None if p is None else f"critic.{p}"  # noqa: E731
+    return {"sizes": {**actor["sizes"], **{f"critic.{p}": n for p, n in actor["sizes"].items()}},
+            "axes": {**axes, **{f"critic.{param}": tuple(rename(p) for p in entries)
+                                for param, entries in actor["axes"].items()}}}

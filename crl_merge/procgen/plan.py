@@ -14,16 +14,27 @@ In a suite file::
         - {method: average, alpha: [0.5]}
         - {method: rebasin, alpha: [0.25, 0.5, 0.75], directions: [ab, ba]}
         - {method: fisher, beyond_thesis: true}
+      continual:    # optional: merging during training (the thesis code's train_and_merge.py)
+        - {protocol: federated, method: average, alpha: [0.5], every: [1, 4]}
+        - {protocol: checkpoint, method: rebasin, alpha: [0.5], every: [4], directions: [ab, ba]}
 
 Methods and their settings are :data:`crl_merge.merge.methods.MERGE_METHODS`. Direction
 ``ab`` makes the first sub-task's model A (kept) and the second's B (the one permuted and
 weighted by 1 − α); ``ba`` swaps them. Methods that need a common base model (task
 arithmetic, TIES) apply only to pairs with the same init seed, whose base is that shared
 initialisation.
+
+``continual`` rows (:class:`ContinualRow`, run by :mod:`crl_merge.procgen.continual`) train
+new models on the same pairs: ``federated`` trains A on the first sub-task and B on the
+second at once and replaces both by their merge every ``every`` PPO updates; ``checkpoint``
+trains A (direction ``ab``; B for ``ba``) and merges it every ``every`` updates with the
+snapshot of the same update count of the grid's model of the other sub-task. Only the
+thesis code's two procedures, ``average`` and ``rebasin``, merge during training.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from crl_merge.merge.methods import DEFAULTS, DIRECTIONS, MERGE_METHODS
@@ -34,7 +45,9 @@ _SETTINGS = {"scale": Option("float", lo=0.0, hi=10.0, check=lambda v: None if v
              "density": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v > 0 else "must be > 0"),
              "outliers": Option("float", lo=0.0, hi=1.0, check=lambda v: None if v < 1 else "must be < 1")}
 FLAGS = ("repair", "exact")  # true/false settings, named in the row id when true
-PLAN_KEYS = ("rounds", "methods", "states", "pairs_per_round")
+PLAN_KEYS = ("rounds", "methods", "states", "pairs_per_round", "continual")
+CONTINUAL_PROTOCOLS = ("federated", "checkpoint")
+CONTINUAL_METHODS = ("average", "rebasin")  # the procedures of the thesis code's train_and_merge.py
 
 
 @dataclass(frozen=True)
@@ -83,11 +96,40 @@ class MergeMethod:
 
 
 @dataclass(frozen=True)
+class ContinualRow:
+    """One continual-merging row: a protocol with a merge procedure at one α, merging every
+    ``every`` PPO updates. ``direction`` ``ab``: α weighs the first sub-task's model A (kept
+    by Re-Basin, and the learner of ``checkpoint``); ``ba`` swaps the sub-tasks' roles."""
+
+    protocol: str
+    method: str
+    alpha: float
+    every: int
+    direction: str = "ab"
+    rounds: tuple[str, ...] | None = None  # the rounds whose pairs it trains (None: all)
+    beyond_thesis: bool = True  # the thesis code has these schemes; the thesis reports none
+
+    @property
+    def row_id(self) -> str:
+        """``federated-average-a0.5-m4``, ``checkpoint-rebasin-a0.5-m4-ba``."""
+        direction = f"-{self.direction}" if self.protocol == "checkpoint" or self.method == "rebasin" else ""
+        return f"{self.protocol}-{self.method}-a{self.alpha:g}-m{self.every}{direction}"
+
+
+@dataclass(frozen=True)
 class MergePlan:
     rounds: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     methods: tuple[MergeMethod, ...] = ()
     states: int = 2048
     pairs_per_round: int | None = None  # merge only the first pairs of each round that the grid allows
+    continual: tuple[ContinualRow, ...] = ()
+
+    @property
+    def snapshot_every(self) -> int | None:
+        """Every how many updates the grid's sub-task trainings keep a snapshot of their
+        policy: what the ``checkpoint`` rows merge with (None when there are none)."""
+        intervals = [row.every for row in self.continual if row.protocol == "checkpoint"]
+        return math.gcd(*intervals) if intervals else None
 
 
 def _method_rows(entry, at: str) -> list[MergeMethod]:
@@ -110,6 +152,28 @@ def _method_rows(entry, at: str) -> list[MergeMethod]:
     return [MergeMethod(name, None if alpha is None else check_value(alpha, _ALPHA, join(at, "alpha")), direction,
                         beyond_thesis=beyond, **flags, **settings)
             for alpha in alphas for direction in directions]
+
+
+def _continual_rows(entry, at: str, round_names) -> list[ContinualRow]:
+    """The rows of one ``continual`` entry: one per α, interval and direction."""
+    keys = ("protocol", "method", "alpha", "every", "directions", "rounds")
+    entry = mapping(entry, at)
+    check_keys(entry, keys, at, required=("protocol", "method", "every"))
+    protocol = check_value(entry["protocol"], Option("str", choices=CONTINUAL_PROTOCOLS), join(at, "protocol"))
+    method = check_value(entry["method"], Option("str", choices=CONTINUAL_METHODS), join(at, "method"))
+    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
+    alphas = [check_value(a, _ALPHA, join(at, "alpha")) for a in as_list(entry.get("alpha", DEFAULTS["alpha"]))]
+    intervals = [check_value(m, Option("int", lo=1), join(at, "every")) for m in as_list(entry["every"])]
+    directions = check_value(entry.get("directions", ["ab"]), Option("list", choices=DIRECTIONS),
+                             join(at, "directions"))
+    if protocol == "federated" and method == "average" and tuple(directions) != ("ab",):
+        raise ConfigError(f"{join(at, 'directions')}: federated averaging treats A and B alike (α weighs A); "
+                          "give alpha instead of directions")
+    rounds = entry.get("rounds")
+    if rounds is not None:
+        rounds = tuple(check_value(rounds, Option("list", choices=tuple(round_names)), join(at, "rounds")))
+    return [ContinualRow(protocol, method, alpha, every, direction, rounds)
+            for alpha in alphas for every in intervals for direction in directions]
 
 
 def parse_merge_plan(data, where: str, seed_names: dict[str, list[str]]) -> MergePlan:
@@ -140,4 +204,12 @@ def parse_merge_plan(data, where: str, seed_names: dict[str, list[str]]) -> Merg
         raise ConfigError(f"{where}.methods: listed twice: {duplicated}")
     states = check_value(data.get("states", 2048), Option("int", lo=1), join(where, "states"))
     pairs = check_value(data.get("pairs_per_round"), Option("int", lo=1, nullable=True), join(where, "pairs_per_round"))
-    return MergePlan(rounds, tuple(methods), states, pairs)
+    entries = data.get("continual") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}.continual must be a list of {{protocol: {'|'.join(CONTINUAL_PROTOCOLS)}, "
+                          f"method: {'|'.join(CONTINUAL_METHODS)}, alpha: [...], every: [...]}}")
+    continual = [row for i, entry in enumerate(entries) for row in _continual_rows(entry, f"{where}.continual[{i}]", rounds)]
+    ids = [row.row_id for row in continual]
+    if duplicated := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ConfigError(f"{where}.continual: listed twice: {duplicated}")
+    return MergePlan(rounds, tuple(methods), states, pairs, tuple(continual))

@@ -20,8 +20,14 @@ from crl_merge.store import Run, RunGroup, RunStore
 
 def training_run(store: RunStore, suite: Suite, job: TrainingJob, trainer: str) -> Run:
     spec = training_spec(job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed, trainer,
-                         suite.training.policy)
+                         suite.training.policy, snapshot_every(suite, job))
     return store.run(*layout.training_parts(suite, job), spec=spec)
+
+
+def snapshot_every(suite: Suite, job: TrainingJob) -> int | None:
+    """Every how many updates ``job``'s training keeps its policy: the sub-task models keep
+    what the plan's checkpoint-merging rows merge with."""
+    return None if job.task_key == SUPER else suite.merge.snapshot_every
 
 
 def evaluation_episodes(suite: Suite, model_task: str | None, eval_task: str) -> int:
@@ -32,8 +38,21 @@ def evaluation_episodes(suite: Suite, model_task: str | None, eval_task: str) ->
     return protocol.episodes if model_task in (None, eval_task) else protocol.cross_episodes
 
 
+def merged_model_evaluations(suite: Suite) -> list[tuple[str, int]]:
+    """``(task key, episodes)`` a merged or continual model is evaluated on: the super-task
+    (its own task), the analysis tasks and, for the retention columns, each sub-task
+    (``evaluation.retention_episodes``; none when it is null)."""
+    evaluations = [(key, evaluation_episodes(suite, SUPER, key)) for key in (SUPER, *suite.analysis_tasks)]
+    if (episodes := suite.evaluation.retention_episodes) is not None:
+        evaluations += [(key, episodes) for key in suite.sub_tasks]
+    return evaluations
+
+
 def _protocol(suite: Suite, task, episodes: int) -> dict:
-    return {**asdict(suite.evaluation), "episodes": episodes, "task": task.name}
+    """What an evaluation record depends on (``retention_episodes`` only says which
+    evaluations are made, so records made before it existed stay valid)."""
+    settings = {k: v for k, v in asdict(suite.evaluation).items() if k != "retention_episodes"}
+    return {**settings, "episodes": episodes, "task": task.name}
 
 
 def evaluated(run: Run, task_key: str, task, episodes: int, suite: Suite) -> bool:
@@ -117,6 +136,10 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
     the grid ``batch`` models at a time with the batched ``fast`` trainer.
     """
     device = resolve_device(device)
+    if suite.merge.snapshot_every is not None and (trainer != "fast" or batch > 1):
+        raise ValueError(f"{suite.path}: merge.continual has checkpoint-merging rows, whose partners keep policy "
+                         "snapshots; only the fast trainer with --batch 1 keeps them (got --trainer "
+                         f"{trainer} --batch {batch})")
     jobs = suite.grid()
     runs: dict[str, Run] = {}
     model_task: dict[str, str | None] = {job.model_name: job.task_key for job in jobs}
@@ -131,7 +154,7 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
             trained = train_run(
                 run, job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed,
                 trainer=trainer, device=device, checkpoint_every=suite.checkpoint_every, log=log,
-                policy=suite.training.policy,
+                policy=suite.training.policy, snapshot_every=snapshot_every(suite, job),
                 progress=lambda step, row: bars.update(
                     step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
             bars.finish("trained" if trained else "already trained")
@@ -153,6 +176,9 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
             bars.finish(f"{record['mean_return']:.2f} ± {record['std_return']:.2f}"
                         f"{' (already evaluated)' if done else ''}")
     run_merges(suite, store, runs, device, progress)
+    from crl_merge.procgen.continual import run_continual  # it builds on this module's helpers
+
+    run_continual(suite, store, runs, device, progress)
     return runs
 
 
@@ -197,15 +223,14 @@ def run_merges(suite: Suite, store: RunStore, runs: dict[str, Run], device: str,
     """Make every merged actor of the plan and evaluate it on the super-task and the analysis
     tasks; skips what is finished."""
     jobs = merge_jobs(suite)
-    eval_tasks = [SUPER, *suite.analysis_tasks]
+    evaluations = merged_model_evaluations(suite)
 
     def is_done(job, run) -> bool:
-        return all(evaluated(run, key, suite.tasks[key], evaluation_episodes(suite, SUPER, key), suite)
-                   for key in eval_tasks)
+        return all(evaluated(run, key, suite.tasks[key], episodes, suite) for key, episodes in evaluations)
 
     bars = _Bars(progress, f"{suite.name} [{suite.preset}] merges", len(jobs))
     for (round_name, method, a, b), run in in_turn(jobs, lambda job: merge_run(store, suite, *job), is_done):
-        bars.start(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}", len(eval_tasks))
+        bars.start(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}", len(evaluations))
         if is_done(None, run):
             bars.finish("already merged and evaluated")
             continue
@@ -221,9 +246,8 @@ def run_merges(suite: Suite, store: RunStore, runs: dict[str, Run], device: str,
             if method.info.is_merge:
                 run.save_model(layout.ACTOR, actor, method=method.row_id, round=round_name, a=kept.model_name,
                                b=permuted.model_name)
-        for i, key in enumerate(eval_tasks):
-            record = evaluate_into(run, key, actor, suite.tasks[key], evaluation_episodes(suite, SUPER, key), suite,
-                                   device)
+        for i, (key, episodes) in enumerate(evaluations):
+            record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, device)
             bars.update(i + 1, f"{record['mean_return']:.2f} on {key}")
         bars.finish("merged")
 

@@ -20,8 +20,10 @@ from scipy import stats
 from crl_merge.checkpoint import code_version
 from crl_merge.files import atomic_write_bytes, atomic_write_text
 from crl_merge.procgen import layout
+from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo.curve import read_curve
-from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.continual import continual_jobs
+from crl_merge.procgen.protocol import merge_jobs, merged_model_evaluations
 from crl_merge.procgen.suite import SUPER, Suite
 from crl_merge.stats import interval, probability_of_improvement
 from crl_merge.store import RunStore, StoreError
@@ -44,9 +46,10 @@ class Results:
     models: dict[str, dict[str, dict]]       # model name → eval task → record
     model_task: dict[str, str]               # model name → the task it was trained on
     random: dict[str, dict]                  # eval task → record
-    merges: dict[tuple[str, str], list[dict[str, dict]]]  # (round, method row id) → per merge: eval task → record
-    methods: dict[str, object]               # method row id → MergeMethod
+    merges: dict[tuple[str, str], list[dict[str, dict]]]  # (round, row id) → per merge: eval task → record
+    methods: dict[str, object]               # row id → MergeMethod, or ContinualRow for a continual row
     curves: dict[str, list[dict]]            # model name → learning-curve rows
+    sources: dict[tuple[str, str], list[tuple[str, str]]]  # (round, row id) → per merge: its two models' names
 
 
 def _evals(store: RunStore, parts: tuple[str, ...], tasks) -> dict[str, dict]:
@@ -66,12 +69,15 @@ def collect(suite: Suite, store: RunStore) -> Results:
         model_task[job.model_name] = job.task_key
         curves[job.model_name] = read_curve(store.path(*parts) / "curve.csv")
     random = _evals(store, layout.random_parts(suite), tasks)
-    merges, methods = {}, {}
-    for round_name, method, a, b in merge_jobs(suite):
-        parts = layout.merge_parts(suite, round_name, method, a, b)
-        merges.setdefault((round_name, method.row_id), []).append(_evals(store, parts, [SUPER, *suite.analysis_tasks]))
+    merges, methods, sources = {}, {}, {}
+    merged_tasks = [key for key, _ in merged_model_evaluations(suite)]
+    jobs = [(layout.merge_parts(suite, *job), *job) for job in merge_jobs(suite)]
+    jobs += [(layout.continual_parts(suite, *job), *job) for job in continual_jobs(suite)]
+    for parts, round_name, method, a, b in jobs:  # continual rows after the merges, as the leaderboard lists them
+        merges.setdefault((round_name, method.row_id), []).append(_evals(store, parts, merged_tasks))
+        sources.setdefault((round_name, method.row_id), []).append((a.model_name, b.model_name))
         methods[method.row_id] = method
-    return Results(models, model_task, random, merges, methods, curves)
+    return Results(models, model_task, random, merges, methods, curves, sources)
 
 
 def pooled(records: list[dict]) -> dict:
@@ -112,19 +118,52 @@ def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
     for (round_name, row_id), merges in results.merges.items():
         method = results.methods[row_id]
         baseline = results.merges.get((round_name, BASELINE))
-        rows.append({"row": f"{round_name}/{row_id}", "kind": "ensemble (not a merge)" if method.method == "ensemble"
-                     else "merge", "round": round_name, "method": method.method, "alpha": method.alpha,
-                     "direction": method.direction if "directions" in method.info.settings else None,
+        rows.append({"row": f"{round_name}/{row_id}", "kind": _kind(method), "round": round_name,
+                     "method": method.method, "alpha": method.alpha, "direction": _direction(method),
                      "beyond_thesis": method.beyond_thesis, **both([m[SUPER] for m in merges]),
                      "p_over_average": None if baseline is None else probability_of_improvement(
-                         [m[SUPER]["mean_return"] for m in merges], [m[SUPER]["mean_return"] for m in baseline])})
+                         [m[SUPER]["mean_return"] for m in merges], [m[SUPER]["mean_return"] for m in baseline]),
+                     **retention(suite, results, round_name, row_id)})
     rows.append({"row": "random", "kind": "random agent", **both([results.random[SUPER]])})
     table = pd.DataFrame(rows)
     ub = table.loc[table.row == "upper_bound", "mean_return"].item()
     rnd = table.loc[table.row == "random", "mean_return"].item()
     table["score"] = 100 * (table.mean_return - rnd) / (ub - rnd) if ub != rnd else float("nan")
     table["thesis"] = [ref.get(r) for r in table.row]
-    return table.reindex(columns=MAIN_COLUMNS).sort_values("mean_return", ascending=False, ignore_index=True)
+    columns = MAIN_COLUMNS + ([f"retention/{t}" for t in suite.sub_tasks]
+                              if suite.evaluation.retention_episodes is not None else [])
+    return table.reindex(columns=columns).sort_values("mean_return", ascending=False, ignore_index=True)
+
+
+def _kind(method) -> str:
+    if isinstance(method, ContinualRow):
+        return f"continual ({method.protocol})"
+    return "ensemble (not a merge)" if method.method == "ensemble" else "merge"
+
+
+def _direction(method) -> str | None:
+    if isinstance(method, ContinualRow):
+        return method.direction if method.protocol == "checkpoint" or method.method == "rebasin" else None
+    return method.direction if "directions" in method.info.settings else None
+
+
+def retention(suite: Suite, results: Results, round_name: str, row_id: str) -> dict[str, float]:
+    """``retention/<sub-task>``: how much of its source model's skill a merged (or continual)
+    model keeps on each sub-task, 100·(R − R_random)/(R_source − R_random), where R_source is
+    the pair's model trained on that sub-task, on its own task (100: all of it; 0: no better
+    than random; forgetting, after Continual World, is 100 − retention). Averaged over the
+    row's merges; empty without ``evaluation.retention_episodes``."""
+    if suite.evaluation.retention_episodes is None:
+        return {}
+    out = {}
+    for i, task in enumerate(suite.sub_tasks):
+        rnd = results.random[task]["mean_return"]
+        values = []
+        for merge, pair in zip(results.merges[round_name, row_id], results.sources[round_name, row_id]):
+            source = results.models[pair[i]][task]["mean_return"]
+            values.append(100 * (merge[task]["mean_return"] - rnd) / (source - rnd) if source != rnd else math.nan)
+        out[f"retention/{task}"] = float(np.mean(values))
+    return out
 
 
 def own_task_table(suite: Suite, results: Results) -> pd.DataFrame:
@@ -201,7 +240,7 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
         end_b = board.loc[board.row == f"on_super/{second}", "mean_return"].item()
         for ax, round_name in zip(axes[0], rounds):
             for method, label in (("average", "unaligned (weight averaging)"), ("rebasin", "aligned (Re-Basin, ab)")):
-                picked = board[(board["round"] == round_name) & (board.method == method)
+                picked = board[(board["round"] == round_name) & (board.method == method) & (board.kind == "merge")
                                & (board.direction.isin(["ab"]) | board.direction.isna())]
                 points = sorted([(0.0, end_b), (1.0, end_a), *zip(picked.alpha, picked.mean_return)])
                 ax.plot(*zip(*points), marker="o", label=label)
@@ -226,6 +265,9 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
     fig.savefig(out / "curves.png", dpi=110)
     written.append("curves.png")
 
+    if profile := performance_profile(suite, results, out):
+        written.append(profile)
+
     matrix = cross.pivot(index="trained_on", columns="task", values="mean_return")
     matrix = matrix.reindex(index=[SUPER, *suite.sub_tasks, "random"], columns=list(suite.tasks))
     fig, ax = plt.subplots(figsize=(1.4 * len(matrix.columns) + 2, 1.0 * len(matrix) + 1))
@@ -240,6 +282,44 @@ def figures(suite: Suite, results: Results, board: pd.DataFrame, cross: pd.DataF
     written.append("cross_eval.png")
     plt.close("all")
     return written
+
+
+def run_scores(suite: Suite, results: Results) -> dict[str, np.ndarray]:
+    """Each run's (model's or merge's) score on the super-task, 100·(R − R_random)/(R_UB − R_random),
+    for the upper bound, the sub-task models, the thesis's two methods at α = 0.5 and every
+    continual row, per round."""
+    rnd = results.random[SUPER]["mean_return"]
+    ub = np.mean([e[SUPER]["mean_return"] for m, e in results.models.items() if results.model_task[m] == SUPER])
+    groups = {"upper_bound": [e[SUPER] for m, e in results.models.items() if results.model_task[m] == SUPER]}
+    groups |= {f"on_super/{t}": [e[SUPER] for m, e in results.models.items() if results.model_task[m] == t]
+               for t in suite.sub_tasks}
+    groups |= {f"{r}/{row_id}": [m[SUPER] for m in merges] for (r, row_id), merges in results.merges.items()
+               if row_id in (BASELINE, "rebasin-a0.5-ab") or isinstance(results.methods[row_id], ContinualRow)}
+    return {name: 100 * (np.array([r["mean_return"] for r in records]) - rnd) / (ub - rnd)
+            for name, records in groups.items()} if ub != rnd else {}
+
+
+def performance_profile(suite: Suite, results: Results, out: Path) -> str | None:
+    """rliable's performance profile: for each row, the fraction of its runs whose score
+    exceeds τ, against τ (the empirical curve; with a handful of runs per row, bootstrap
+    bands would say little). Returns the file name, or None when the scores are undefined."""
+    import matplotlib.pyplot as plt
+
+    scores = run_scores(suite, results)
+    if not scores:
+        return None
+    taus = np.linspace(min(v.min() for v in scores.values()) - 5, max(v.max() for v in scores.values()) + 5, 400)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colours = plt.cm.tab20(np.linspace(0, 1, len(scores)))
+    for (name, values), colour in zip(scores.items(), colours):
+        ax.plot(taus, [(values > tau).mean() for tau in taus], label=f"{name} (n = {len(values)})", color=colour,
+                linestyle="--" if name == "upper_bound" or name.startswith("on_super/") else "-")
+    ax.set(title=f"{suite.name}: performance profile on the super-task", xlabel="score τ (random = 0, upper bound = 100)",
+           ylabel="fraction of runs with score > τ")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "profile.png", dpi=110)
+    return "profile.png"
 
 
 def latex_table(board: pd.DataFrame) -> str:

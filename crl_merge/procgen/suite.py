@@ -56,6 +56,9 @@ class EvalProtocol(Config):
     num_envs: int = option(64, "int", "environments played at once", 1, 1 << 16)
     rule: str = option("per_env", "str", "which finished episodes count (see crl_merge.procgen.evaluate)",
                        choices=EPISODE_RULES)
+    retention_episodes: int | None = option(None, "int", "each merged or continual model on each sub-task, for "
+                                                         "the retention columns (null: not evaluated)", 1,
+                                            nullable=True)
 
 
 @dataclass(frozen=True)

@@ -13,35 +13,53 @@ DONE = "actor"  # the artifact saved last: a run that has it is finished
 
 
 def training_spec(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, trainer: str,
-                  policy: str = "shared") -> dict:
-    """What a training run's results depend on (the run store refuses to mix different ones)."""
-    return {"kind": "train", "task": task.name, "game": task.game, "task_config": task.config.to_dict(),
+                  policy: str = "shared", snapshot_every: int | None = None) -> dict:
+    """What a training run's results depend on (the run store refuses to mix different ones).
+    ``snapshot_every`` is recorded only when snapshots are kept, so that runs made without
+    them keep their spec."""
+    spec = {"kind": "train", "task": task.name, "game": task.game, "task_config": task.config.to_dict(),
             "init_seed": init_seed, "level_seed": level_seed, "trainer": trainer, "policy": policy,
             "total_steps": total_steps, "ppo": ppo.to_dict()}
+    return spec if snapshot_every is None else {**spec, "snapshot_every": snapshot_every}
+
+
+def snapshot_artifact(updates: int) -> str:
+    """The artifact holding a training's whole policy after ``updates`` PPO updates."""
+    return f"snapshot-{updates:05d}"
 
 
 def train_run(run: Run, task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int,
               trainer: str = "fast", device: str = "cpu", checkpoint_every: int | None = None,
-              progress=None, log=None, policy: str = "shared") -> bool:
+              progress=None, log=None, policy: str = "shared", snapshot_every: int | None = None) -> bool:
     """Train into ``run`` unless it is finished; resume from its checkpoint if one exists.
 
     Returns True if training happened, False if the run was already finished. ``log(text)``
-    hears about resuming.
+    hears about resuming. ``snapshot_every``: keep the whole policy every that many updates
+    (:func:`snapshot_artifact`; the ``fast`` trainer only).
     """
     if trainer not in TRAINERS:
         raise ValueError(f"unknown trainer {trainer!r}; valid trainers: {list(TRAINERS)}")
+    if snapshot_every is not None and trainer != "fast":
+        raise ValueError(f"policy snapshots are kept by the fast trainer only, not by {trainer!r}")
     checkpoint = _checkpoint(run, ppo, total_steps, checkpoint_every)
     if run.has(DONE):
         checkpoint.discard()
         return False
     if log and (step := checkpoint.saved_step()) is not None:
         log(f"{run.path}: resuming from the checkpoint at step {step:,}")
+    options = {}
     if trainer == "fast":
         from crl_merge.procgen.ppo.fast import train_fast as train
+
+        if snapshot_every is not None:
+            def keep(updates: int, model) -> None:
+                if updates % snapshot_every == 0:
+                    run.save_tensors(snapshot_artifact(updates), dict(model.state_dict()), {"updates": updates})
+            options["snapshot"] = keep
     else:
         from crl_merge.procgen.ppo.sb3 import train_sb3 as train
     result = train(task, ppo, total_steps, init_seed, level_seed, device=device, checkpoint=checkpoint,
-                   tensorboard_dir=run.path / "tensorboard", progress=progress, policy_layout=policy)
+                   tensorboard_dir=run.path / "tensorboard", progress=progress, policy_layout=policy, **options)
     _save_trained(run, result, checkpoint, task, init_seed, level_seed, trainer, policy)
     return True
 
@@ -91,4 +109,4 @@ def _save_trained(run: Run, result, checkpoint: TrainingCheckpoint, task, init_s
     checkpoint.discard()
 
 
-__all__ = ["train_run", "train_runs_batched", "training_spec", "PPOConfig", "TRAINERS"]
+__all__ = ["train_run", "train_runs_batched", "training_spec", "snapshot_artifact", "PPOConfig", "TRAINERS"]
