@@ -121,3 +121,37 @@ def test_an_existing_output_or_a_source_is_never_overwritten(checkpoints, tmp_pa
     with pytest.raises(ValueError, match="is inside a run folder of a run store"):
         run("average", checkpoints["A"], checkpoints["C"], "--force", "-o", tmp_path / "new.safetensors")
     assert not (tmp_path / "new.safetensors").exists()
+
+
+def test_average_with_per_model_weights(checkpoints, tmp_path):
+    """Weights 1, 3 for A and C: 0.25·A + 0.75·C, recorded normalised."""
+    out = tmp_path / "weighted.safetensors"
+    assert run("average", checkpoints["A"], checkpoints["C"], "--weights", "1", "3", "-o", out) == 0
+    merged, meta = load_model(out)
+    a, c = load_model(checkpoints["A"])[0].state_dict(), load_model(checkpoints["C"])[0].state_dict()
+    for n, value in merged.state_dict().items():
+        torch.testing.assert_close(value, 0.25 * a[n] + 0.75 * c[n], atol=1e-6, rtol=1e-5)
+    assert meta["merge"]["weights"] == [1.0, 3.0]
+    with pytest.raises(ValueError, match="2 weights for 3 models"):
+        run("average", checkpoints["A"], checkpoints["C"], checkpoints["B"], "--weights", "1", "3", "-o",
+            tmp_path / "x.safetensors")
+    with pytest.raises(ValueError, match="per-model weights apply to average, not to rebasin"):
+        run("rebasin", checkpoints["A"], checkpoints["C"], "--weights", "1", "3", "-o", tmp_path / "y.safetensors")
+
+
+def test_rebasin_from_an_initial_permutation(checkpoints, tmp_path):
+    """The permutation an earlier merge found, given back as the start, is already optimal:
+    no sweep improves it, and the result is the same merge. A permutation of the wrong size is refused."""
+    first = tmp_path / "first.safetensors"
+    run("rebasin", checkpoints["A"], checkpoints["C"], "-o", first)
+    first_meta = json.loads(first.with_suffix(".json").read_text())["merge"]
+    again = tmp_path / "again.safetensors"
+    run("rebasin", checkpoints["A"], checkpoints["C"], "--initial-permutation", first.with_suffix(".json"), "-o", again)
+    meta = json.loads(again.with_suffix(".json").read_text())["merge"]
+    assert meta["initial"] and meta["permutation"] == first_meta["permutation"]
+    assert meta["objective"][0] == pytest.approx(first_meta["objective"][-1]) and len(meta["objective"]) == 2
+    torch.testing.assert_close(load_model(again)[0].state_dict(), load_model(first)[0].state_dict())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**first_meta["permutation"], "fc": [0, 1, 2]}))
+    with pytest.raises(ValueError, match="'fc' is not a permutation of range\\(512\\)"):
+        run("rebasin", checkpoints["A"], checkpoints["C"], "--initial-permutation", bad, "-o", tmp_path / "z.safetensors")

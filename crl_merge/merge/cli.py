@@ -8,7 +8,10 @@ SHA-256). An existing output file is refused unless ``--force``."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+import torch
 
 from crl_merge.checkpoint import load_model, save_model
 from crl_merge.merge.methods import DEFAULTS, MERGE_METHODS, WEIGHTS_ONLY, merge_weights
@@ -36,6 +39,11 @@ def add_commands(subparsers) -> None:
                    help="seed of the weight-matching permutation order (rebasin, merge_many) or of the drops (dare)")
     p.add_argument("--max-iter", type=int, default=100,
                    help="weight matching's most sweeps (rebasin) or passes (merge_many); default %(default)s")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W",
+                   help="per-model coefficients of average, one per checkpoint (normalised to sum to 1)")
+    p.add_argument("--initial-permutation", metavar="JSON",
+                   help="rebasin: start weight matching from this permutation: the .json sidecar of an earlier "
+                        "rebasin merge (its merge.permutation) or a JSON mapping of permutation name to indices")
     p.add_argument("--base", help="the shared starting checkpoint (task_arithmetic, ties, dare, breadcrumbs, "
                                   "model_stock)")
     p.add_argument("--scale", type=float, default=DEFAULTS["scale"],
@@ -45,6 +53,21 @@ def add_commands(subparsers) -> None:
     p.add_argument("--outliers", type=float, default=DEFAULTS["outliers"],
                    help="fraction of largest task-vector entries dropped (breadcrumbs; default %(default)s)")
     p.set_defaults(func=merge_command)
+
+
+def _initial_permutation(path: str | None) -> dict[str, torch.Tensor] | None:
+    """The permutation in a JSON file: an earlier rebasin merge's sidecar or a plain mapping."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"--initial-permutation {path}: cannot read it as JSON ({e})") from None
+    data = data.get("merge", {}).get("permutation", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"--initial-permutation {path}: expected an earlier rebasin merge's sidecar or a mapping "
+                         "of permutation name to a list of indices")
+    return {name: torch.tensor(values, dtype=torch.long) for name, values in data.items()}
 
 
 def merge_command(args) -> int:
@@ -80,7 +103,8 @@ def merge_command(args) -> int:
     merged, record = merge_weights(args.method, state_dicts, alpha=args.alpha, base=base, scale=args.scale,
                                    density=args.density, outliers=args.outliers, max_iter=args.max_iter,
                                    spec=spec_for(*[m["architecture"] for m in metas]),
-                                   seed=args.seed, subset=args.subset)
+                                   seed=args.seed, subset=args.subset, weights=args.weights,
+                                   initial=_initial_permutation(args.initial_permutation))
     provenance |= record
     model = models[0]
     model.load_state_dict(merged)

@@ -74,10 +74,13 @@ WEIGHTS_ONLY = tuple(name for name, m in MERGE_METHODS.items() if m.is_merge and
 def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None = None, base: dict | None = None,
                   scale: float = DEFAULTS["scale"], density: float = DEFAULTS["density"],
                   outliers: float = DEFAULTS["outliers"], spec: PermutationSpec | None = None, seed: int = 0,
-                  max_iter: int = 100, subset: Subset = None) -> tuple[dict, dict]:
+                  max_iter: int = 100, subset: Subset = None, weights: list[float] | None = None,
+                  initial: dict | None = None) -> tuple[dict, dict]:
     """``(merged state dict, what the method did)`` for a method of :data:`WEIGHTS_ONLY`.
-    For ``rebasin`` the record holds the weight-matching objective per sweep and the L2
-    distance of A to B before and after alignment."""
+    ``weights``: per-model coefficients of ``average`` (normalised to sum to 1); ``initial``:
+    the permutation ``rebasin``'s weight matching starts from. For ``rebasin`` the record
+    holds the weight-matching objective per sweep, the L2 distance of A to B before and after
+    alignment, and the permutation found (``permutation``, name → list)."""
     if method not in WEIGHTS_ONLY:
         raise ValueError(f"{method!r} is not a weights-only merge method; these are: {list(WEIGHTS_ONLY)}")
     info = MERGE_METHODS[method]
@@ -89,12 +92,18 @@ def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None =
     if info.needs_base != (base is not None):
         raise ValueError(f"a base model is needed by {[n for n, m in MERGE_METHODS.items() if m.needs_base]} "
                          "and only by them")
+    if weights is not None and method != "average":
+        raise ValueError(f"per-model weights apply to average, not to {method}")
+    if weights is not None and alpha is not None:
+        raise ValueError("give alpha (two models) or weights (one per model), not both")
+    if initial is not None and method != "rebasin":
+        raise ValueError(f"an initial permutation applies to rebasin, not to {method}")
     if alpha is not None and "alpha" not in info.settings:
         raise ValueError(f"alpha applies to {[n for n, m in MERGE_METHODS.items() if 'alpha' in m.settings]}, "
                          f"not to {method}")
     if method == "average":
         if alpha is None:
-            return average(state_dicts, subset=subset), {}
+            return average(state_dicts, weights, subset=subset), {} if weights is None else {"weights": weights}
         if len(state_dicts) != 2:
             raise ValueError(f"alpha weighs the first of two models; got {len(state_dicts)} models "
                              "(leave alpha out for the equal-weight mean)")
@@ -124,8 +133,9 @@ def merge_weights(method: str, state_dicts: list[dict], *, alpha: float | None =
     a, b = state_dicts
     check_alpha(alpha)
     merge_names([a, b], subset)  # bad input fails before the matching
-    alignment = align(spec, a, b, seed=seed, max_iter=max_iter)
+    alignment = align(spec, a, b, seed=seed, max_iter=max_iter, initial=initial)
     record = {"alpha": alpha, "seed": seed, "max_iter": max_iter, "objective": alignment.objective,
               "l2_before": l2_distance(a, b),
-              "l2_after": l2_distance(a, alignment.aligned)}
+              "l2_after": l2_distance(a, alignment.aligned), "initial": initial is not None,
+              "permutation": {p: v.tolist() for p, v in alignment.permutation.items()}}
     return interpolate(a, alignment.aligned, alpha, subset=subset), record

@@ -31,7 +31,7 @@ from scipy.optimize import linear_sum_assignment
 
 from crl_merge.merge.checks import check_same_shapes
 from crl_merge.merge.specs import (Permutation, PermutationSpec, apply_permutation, axis_index, check_covered,
-                                   identity_permutation, invert, permute_parameter)
+                                   check_permutation, identity_permutation, invert, permute_parameter)
 
 StateDict = dict[str, torch.Tensor]
 
@@ -43,11 +43,14 @@ class Alignment(NamedTuple):
 
 
 def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0,
-                    max_iter: int = 100) -> tuple[Permutation, list[float]]:
+                    max_iter: int = 100, initial: Permutation | None = None) -> tuple[Permutation, list[float]]:
     """The permutation of ``b`` that best matches ``a``, and the objective
     ``Σ_k ⟨θ_A[k], π(θ_B)[k]⟩`` at the start the result came from (entry 0) and after each
     sweep over the permutations; the last two entries are equal when it converged before
     ``max_iter``. ``seed`` fixes the order in which each sweep visits the permutations.
+    The descent starts from the identity and from units paired by their weights' sorted
+    values, keeping the better result; ``initial`` (a permutation of the spec's names, as
+    git-re-basin's ``init_perm``) replaces both starts.
 
     Parameters present in both state dicts are matched (a DT's ``io.*`` of an environment
     only one model serves are skipped); all keys must be in the spec.
@@ -65,14 +68,20 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
     uses = spec.uses(names)
     nested = {q for inner in spec.nested.values() for q in inner}
     steps = sorted(p for p in uses if p not in nested)  # a nested permutation is solved with its outer one
-    runs = [_coordinate_descent(spec, start, uses, steps, a64, b64, seed, max_iter)
-            for start in (identity_permutation(spec), _signature_start(spec, uses, steps, a64, b64))]
+    if initial is not None:
+        check_permutation(spec, initial)
+        starts = [{p: v.clone() for p, v in initial.items()}]
+    else:
+        starts = [identity_permutation(spec), _signature_start(spec, uses, steps, a64, b64)]
+    runs = [_coordinate_descent(spec, start, uses, steps, a64, b64, seed, max_iter) for start in starts]
     return max(runs, key=lambda run: run[1][-1])
 
 
-def align(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0, max_iter: int = 100) -> Alignment:
-    """Weight-match ``b`` to ``a`` and renumber all of ``b`` (including parameters only ``b`` has)."""
-    perm, objective = weight_matching(spec, a, b, seed=seed, max_iter=max_iter)
+def align(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0, max_iter: int = 100,
+          initial: Permutation | None = None) -> Alignment:
+    """Weight-match ``b`` to ``a`` (from ``initial``, if given) and renumber all of ``b``
+    (including parameters only ``b`` has)."""
+    perm, objective = weight_matching(spec, a, b, seed=seed, max_iter=max_iter, initial=initial)
     return Alignment(apply_permutation(spec, perm, b), perm, objective)
 
 
