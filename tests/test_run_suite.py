@@ -18,7 +18,7 @@ from crl_merge.checkpoint import load_checkpoint
 from crl_merge.cli import main
 from crl_merge.procgen import layout
 from crl_merge.procgen.continual import continual_jobs
-from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.protocol import merge_jobs, merged_model_evaluations
 from crl_merge.procgen.report import MAIN_COLUMNS
 from crl_merge.procgen.suite import load_suite
 
@@ -169,7 +169,8 @@ def test_sigkill_mid_federated_training_then_resume(tmp_path):
 
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{federated}: resuming from the checkpoint" in resumed.stderr
+    assert "resuming from the checkpoint" in " ".join(resumed.stderr.split()), resumed.stderr  # (lines wrap)
+    assert "train dodge00: 2,560/2,560 already trained" in resumed.stderr  # so the resumed run is a continual one
     # grid: 3 models × (actor, critic, curve, 3 evaluations), 5 snapshots of each sub-task model, the random
     # agent's 3 evaluations, one merge (actor, super-task and 2 retention evaluations); federated: 2 curves,
     # critic, actor, 3 evaluations; checkpoint merging: 1 curve, critic, actor, 3 evaluations
@@ -198,10 +199,14 @@ def each_job_done_once(outputs: list[str], suite) -> None:
             finished = [line for line in lines  # an evaluation's last line: its result
                         if line.startswith(f"eval {job.model_name} on {key}: 8/8 ") and " ± " in line]
             assert sum("already evaluated" not in line for line in finished) == 1, (job.model_name, key)
-    evaluated = 1 + len(suite.analysis_tasks)  # a merge is evaluated on the super-task and the analysis tasks
+    evaluated = len(merged_model_evaluations(suite))  # super-task, analysis tasks, sub-tasks (retention)
     for round_name, method, a, b in merge_jobs(suite):
         assert sum(line.startswith(f"{round_name} {method.row_id} {a.model_name}+{b.model_name}: "
                                    f"{evaluated}/{evaluated} merged") for line in lines) == 1
+    total = suite.ppo.steps_trained(steps)
+    for round_name, row, a, b in continual_jobs(suite):
+        assert sum(line.startswith(f"{round_name} {row.row_id} {a.model_name}+{b.model_name}: "
+                                   f"{total:,}/{total:,} trained") for line in lines) == 1
     assert not [line for line in lines if "Traceback" in line]
 
 

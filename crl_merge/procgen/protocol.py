@@ -178,7 +178,7 @@ def run_protocol(suite: Suite, store: RunStore, trainer: str = "fast", device: s
     run_merges(suite, store, runs, device, progress)
     from crl_merge.procgen.continual import run_continual  # it builds on this module's helpers
 
-    run_continual(suite, store, runs, device, progress)
+    run_continual(suite, store, runs, device, progress, log)
     return runs
 
 
