@@ -68,7 +68,7 @@ def write_suite(tmp_path, mutate):
     (lambda d: d["merge"]["methods"].append({"method": "average", "alpha": [0.5]}), "listed twice: ['average-a0.5']"),
     (lambda d: d["merge"].update(methods=[]), "merge.methods must be a non-empty list"),
     (lambda d: d["merge"].pop("rounds"), "merge: missing key(s) ['rounds']"),
-    (lambda d: d.pop("merge"), "missing key(s) ['merge']"),
+    (lambda d: [d.pop("merge"), d["presets"]["quick"].pop("merge")], "missing key(s) ['merge']"),
     (lambda d: d["reference"].update({"upperbound": 3.0}), "reference: unknown row(s) ['upperbound']"),
 ])
 def test_bad_suites_name_the_file_and_key(tmp_path, mutate, expected):
