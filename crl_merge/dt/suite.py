@@ -13,6 +13,7 @@ from pathlib import Path
 
 from crl_merge.dt.train import TrainConfig
 from crl_merge.models import DTConfig
+from crl_merge.models.decision_transformer import EMBED_LN_ORDERS, INITS as WEIGHT_INITS
 from crl_merge.suite_files import project_path, read_suite_file, suite_path, with_preset
 from envs.mujoco.tasks import DATASET_KINDS, TASKS
 from envs.schema import ConfigError, Option, validate
@@ -32,7 +33,8 @@ SCHEMA = {
     "datasets": {"policies": _STR, "root": _STR, "rows": Option("int", lo=1), "seed": _INT},
     "model": {"n_layer": Option("int", lo=1), "n_head": Option("int", lo=1), "n_embd": Option("int", lo=1),
               "context": Option("int", lo=1), "dropout": _FRACTION,
-              "activation": Option("str", choices=("relu", "gelu")), "max_ep_len": Option("int", lo=1)},
+              "activation": Option("str", choices=("relu", "gelu")), "max_ep_len": Option("int", lo=1),
+              "embed_ln": Option("str", choices=EMBED_LN_ORDERS), "init": Option("str", choices=WEIGHT_INITS)},
     "train": {**_TRAIN, "reward_scale": _NUM},
     "finetune": {k: Option(o.kind, o.doc, o.lo, o.hi, required=False) for k, o in _TRAIN.items()},
     "evaluation": {"episodes": Option("int", lo=1), "sweep_episodes": Option("int", lo=1), "target": Option("int", lo=0),
