@@ -60,3 +60,28 @@ def test_embedding_layer_norm_order(order):
                                              embed_ln=({"before_timestep", "after_timestep"} - {order}).pop())).eval()
         other.load_state_dict(model.state_dict())
         assert (other("hopper", states, actions, rtg, timesteps) - expected).abs().max() > 1e-3
+
+
+def test_all_ones_attention_acts_as_removed_attention_and_identity_matrices_do_not():
+    """The paper's identity (every attention weight 1, biases 0) adds a constant across
+    channels, which each following LayerNorm removes: the same actions as no attention."""
+    from crl_merge.dt.surgery import perturb_attention
+
+    torch.manual_seed(0)
+    model = DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=2, n_embd=32)).eval()
+    gen = torch.Generator().manual_seed(1)
+    sd = {k: (v + 0.3 * torch.randn(v.shape, generator=gen)) if ".ln_" in k or "ln_f" in k else v
+          for k, v in model.state_dict().items()}  # LayerNorms as a trained model's, not 1 and 0
+    states, actions, rtg, timesteps = _inputs(k=8)
+    mask = torch.ones(3, 8)
+    mask[0, :3] = 0  # a left-padded window
+
+    def act(weights):
+        model.load_state_dict(weights)
+        with torch.no_grad():
+            return model("hopper", states, actions, rtg, timesteps, mask)
+
+    removed, ones = act(perturb_attention(sd, "removed")), act(perturb_attention(sd, "identity"))
+    assert (ones - removed).abs().max().item() < 1e-4
+    assert (act(perturb_attention(sd, "identity_matrix")) - removed).abs().max().item() > 1e-2
+    assert (act(sd) - removed).abs().max().item() > 1e-2

@@ -124,9 +124,11 @@ def test_attention_perturbations():
     removed = perturb_attention(sd, "removed")
     assert (removed["transformer.blocks.1.attn.o.weight"] == 0).all()
     assert torch.equal(removed["transformer.blocks.1.attn.q.weight"], sd["transformer.blocks.1.attn.q.weight"])
-    identity = perturb_attention(sd, "identity")
+    identity = perturb_attention(sd, "identity_matrix")
     assert torch.equal(identity["transformer.blocks.0.attn.v.weight"], torch.eye(128))
     assert (identity["transformer.blocks.0.attn.v.bias"] == 0).all()
+    ones = perturb_attention(sd, "identity")
+    assert (ones["transformer.blocks.2.attn.o.weight"] == 1).all() and (ones["transformer.blocks.2.attn.q.bias"] == 0).all()
     a, b = perturb_attention(sd, "random", seed=1), perturb_attention(sd, "random", seed=1)
     assert torch.equal(a["transformer.blocks.2.attn.k.weight"], b["transformer.blocks.2.attn.k.weight"])
     assert not torch.equal(a["transformer.blocks.2.attn.k.weight"], sd["transformer.blocks.2.attn.k.weight"])
@@ -138,7 +140,7 @@ def test_attention_perturbations():
     x = torch.randn(2, 6, 128)
     block = model.transformer.blocks[0]
     assert torch.allclose(block(x), x + block.mlp(block.ln_2(x)), atol=1e-6)
-    with pytest.raises(ValueError, match="known: \\['random', 'identity', 'removed'\\]"):
+    with pytest.raises(ValueError, match="known: \\['random', 'identity', 'identity_matrix', 'removed'\\]"):
         perturb_attention(sd, "zero")
 
 
