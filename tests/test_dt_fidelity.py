@@ -85,3 +85,58 @@ def test_all_ones_attention_acts_as_removed_attention_and_identity_matrices_do_n
     assert (ones - removed).abs().max().item() < 1e-4
     assert (act(perturb_attention(sd, "identity_matrix")) - removed).abs().max().item() > 1e-2
     assert (act(sd) - removed).abs().max().item() > 1e-2
+
+
+def _dt(env, dims, seed, **kw):
+    torch.manual_seed(seed)
+    return DecisionTransformer(DTConfig(envs={env: dims}, n_layer=1, n_embd=32, **kw))
+
+
+def test_normalised_fisher_merge_of_fishers_a_constant_apart_is_the_plain_average():
+    from crl_merge.dt.experiments.multitask import FISHER_TOTAL_OVER
+    from crl_merge.dt.surgery import merged_models
+    from crl_merge.merge import normalise_fisher
+
+    models = {"hopper": _dt("hopper", (11, 3), 0).state_dict(), "walker2d": _dt("walker2d", (17, 6), 1).state_dict()}
+    gen = torch.Generator().manual_seed(2)
+    base = {k: torch.rand(v.shape, generator=gen) + 0.01 for k, v in models["walker2d"].items()}
+    fishers = {"hopper": {k: 1e-3 * base.get(k, torch.ones_like(v)) for k, v in models["hopper"].items()},
+               "walker2d": {k: 40.0 * v for k, v in base.items()}}
+    subset = ["attention", "mlp"]
+    normalised = {e: normalise_fisher(f, FISHER_TOTAL_OVER) for e, f in fishers.items()}
+    merged, average = merged_models(models, subset, normalised), merged_models(models, subset)
+    names = [k for k in merged["hopper"] if ".attn." in k or ".mlp." in k]
+    assert names and all(torch.allclose(merged["hopper"][k], average["hopper"][k], atol=1e-6) for k in names)
+    raw = merged_models(models, subset, fishers)  # without normalising, the larger Fisher wins
+    k = "transformer.blocks.0.mlp.fc.weight"
+    assert (raw["hopper"][k] - models["walker2d"][k]).abs().max() < 1e-4 < (average["hopper"][k] - models["walker2d"][k]).abs().max()
+
+
+def test_mse_fisher_is_the_squared_batch_mse_gradient_with_dropout_on():
+    from crl_merge.merge import dt_mse_fisher
+
+    model = _dt("hopper", (11, 3), 0)
+    batches = []
+    for seed in (0, 1):
+        states, actions, rtg, timesteps = _inputs(b=4, k=6, seed=seed)
+        mask = torch.ones(4, 6)
+        mask[1, :2] = 0
+        batches.append((states, actions, rtg, timesteps, mask))
+    fisher = dt_mse_fisher(model, "hopper", batches, seed=7)
+    expected = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        for states, actions, rtg, timesteps, mask in batches:
+            model.zero_grad()
+            err = (model("hopper", states, actions, rtg, timesteps, mask) - actions).square()
+            loss = (err * mask[..., None]).sum() / (mask.sum() * 3)
+            loss.backward()
+            for k, p in model.named_parameters():
+                expected[k] += p.grad.square()
+    name = "transformer.blocks.0.attn.v.weight"
+    for k in expected:
+        assert torch.allclose(fisher[k], expected[k] / 44, rtol=1e-4, atol=1e-12), k
+    # dropout on matters: the same weights without dropout give another estimate
+    no_dropout = dt_mse_fisher(_dt("hopper", (11, 3), 0, dropout=0.0), "hopper", batches, seed=7)
+    assert not torch.allclose(no_dropout[name], fisher[name], rtol=1e-2)

@@ -19,6 +19,7 @@ from envs.mujoco.tasks import DATASET_KINDS, TASKS
 from envs.schema import ConfigError, Option, validate
 
 INITS = ("independent", "shared_seed", "cotrained")
+FISHER_ESTIMATORS = ("mse_batches", "sampled_gaussian")
 TRAIN_KEYS = tuple(TrainConfig.keys())
 
 
@@ -47,7 +48,8 @@ SCHEMA = {
         "attention_perturbation": {"datasets": Option("list", item=_KIND), "seed": _INT},
         "merge_freeze_finetune": {"dataset": _KIND, "pair": Option("list", item=_STR)},
         "multitask": {"dataset": _KIND, "inits": Option("list", item=Option("str", choices=INITS)),
-                      "fisher_windows": Option("int", lo=1)},
+                      "fisher": Option("str", choices=FISHER_ESTIMATORS), "fisher_windows": Option("int", lo=1),
+                      "fisher_batch_size": Option("int", lo=1), "fisher_normalise": Option("bool")},
     },
 }
 EXPERIMENTS = tuple(SCHEMA["experiments"])
