@@ -140,3 +140,91 @@ def test_mse_fisher_is_the_squared_batch_mse_gradient_with_dropout_on():
     # dropout on matters: the same weights without dropout give another estimate
     no_dropout = dt_mse_fisher(_dt("hopper", (11, 3), 0, dropout=0.0), "hopper", batches, seed=7)
     assert not torch.allclose(no_dropout[name], fisher[name], rtol=1e-2)
+
+
+def _toy_sampler():
+    from crl_merge.dt.data import SequenceSampler
+    from tests.test_dt_training import toy_dataset
+
+    return SequenceSampler(toy_dataset(), context=8)
+
+
+def _rollouts(model):
+    """A real evaluation: two hopper episodes of at most 30 steps, conditioned on 3,600."""
+    import numpy as np
+
+    from crl_merge.dt.evaluate import evaluate
+    from envs.mujoco.tasks import get_task
+
+    result = evaluate(model, "hopper", get_task("hopper"), np.zeros(11, np.float32), np.ones(11, np.float32),
+                      episodes=2, target_return=3600, seed=3, max_steps=30)
+    return {"metric": float(result.returns.mean())}
+
+
+def _hopper(seed=0):
+    torch.manual_seed(seed)
+    return DecisionTransformer(DTConfig(envs={"hopper": (11, 3)}, n_layer=1, n_embd=32, context=8))
+
+
+def test_the_kept_checkpoint_is_the_best_evaluation_and_survives_a_resume(tmp_path):
+    from crl_merge.dt.train import TrainConfig, train
+    from crl_merge.store import RunStore
+
+    sampler = _toy_sampler()
+    config = TrainConfig(steps=12, batch_size=8, learning_rate=3e-3, warmup_steps=1, checkpoint_every=3, evaluations=4)
+    assert config.evaluation_steps() == [3, 6, 9, 12]
+    whole_run = RunStore(tmp_path / "a").run("t", spec={})
+    whole = train(whole_run, _hopper(), {"hopper": sampler}, config, seed=1, evaluate=_rollouts)
+    meta = whole_run.load_model("model")[1]
+    returns = [e["metric"] for e in meta["evaluations"]]
+    assert [e["step"] for e in meta["evaluations"]] == [3, 6, 9, 12]
+    best = 3 * (returns.index(max(returns)) + 1)
+    assert meta["kept_step"] == best != 12  # this seed's best is not its last evaluation
+    # the kept weights are those after `best` steps: the same run stopped there
+    until_best = train(RunStore(tmp_path / "b").run("t", spec={}), _hopper(), {"hopper": sampler},
+                       TrainConfig(**{**vars(config), "steps": best, "evaluations": 0, "keep": "final"}), seed=1)
+    assert all(torch.equal(v, until_best.state_dict()[k]) for k, v in whole.state_dict().items())
+    # killed after an evaluation, resumed: the same evaluations and the same kept weights
+    run = RunStore(tmp_path / "c").run("t", spec={})
+    assert train(run, _hopper(), {"hopper": sampler}, config, seed=1, evaluate=_rollouts, stop=lambda s: s == 7) is None
+    resumed = train(run, _hopper(seed=5), {"hopper": sampler}, config, seed=1, evaluate=_rollouts)
+    assert run.load_model("model")[1]["evaluations"] == meta["evaluations"]
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in whole.state_dict().items())
+    final = train(RunStore(tmp_path / "d").run("t", spec={}), _hopper(), {"hopper": sampler},
+                  TrainConfig(**{**vars(config), "keep": "final"}), seed=1, evaluate=_rollouts)
+    assert not torch.equal(final.state_dict()["transformer.blocks.0.mlp.fc.weight"],
+                           whole.state_dict()["transformer.blocks.0.mlp.fc.weight"])
+    with pytest.raises(ValueError, match="4 evaluations during training need an evaluate function"):
+        train(RunStore(tmp_path / "e").run("t", spec={}), _hopper(), {"hopper": sampler}, config, seed=1)
+    with pytest.raises(ValueError, match=r"keep is 'last'; allowed: \['best', 'final'\]"):
+        TrainConfig(keep="last")
+
+
+def test_anchored_finetune_pulls_the_blocks_to_the_start_and_leaves_ln_f_and_timesteps_alone(tmp_path):
+    from crl_merge.dt.train import TrainConfig, anchor_loss, train
+    from crl_merge.dt.workbench import ANCHORED_FROZEN
+    from crl_merge.store import RunStore
+
+    start = _hopper()
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    moved = _hopper()
+    with torch.no_grad():
+        moved.transformer.blocks[0].mlp.fc.weight.add_(0.5)
+        moved.transformer.ln_f.weight.add_(1.0)  # not a block: outside the pull
+    fc = moved.transformer.blocks[0].mlp.fc.weight
+    assert anchor_loss(moved, before).item() == pytest.approx(0.5 * fc.numel() ** 0.5, rel=1e-5)
+
+    def tune(init_reg, where):
+        config = TrainConfig(steps=30, batch_size=8, learning_rate=1e-3, warmup_steps=1, evaluations=0,
+                             init_reg=init_reg)
+        model = _hopper()
+        return train(RunStore(tmp_path / where).run("t", spec={}), model, {"hopper": _toy_sampler()}, config,
+                     seed=0, frozen=list(ANCHORED_FROZEN)).state_dict()
+
+    free, pulled = tune(0.0, "free"), tune(10.0, "pulled")
+    for tuned in (free, pulled):
+        frozen = [k for k in tuned if k.startswith(("transformer.ln_f.", "io.hopper.embed_timestep."))]
+        assert len(frozen) == 3 and all(torch.equal(tuned[k], before[k]) for k in frozen)
+        assert not torch.equal(tuned["io.hopper.embed_state.weight"], before["io.hopper.embed_state.weight"])
+    distance = lambda sd: sum((sd[k] - before[k]).norm() for k in sd if k.startswith("transformer.blocks."))  # noqa: E731
+    assert distance(pulled) < 0.5 * distance(free)

@@ -20,6 +20,7 @@ from envs.schema import ConfigError, Option, validate
 
 INITS = ("independent", "shared_seed", "cotrained")
 FISHER_ESTIMATORS = ("mse_batches", "sampled_gaussian")
+COTRAINED_FINETUNES = ("anchored", "free")
 TRAIN_KEYS = tuple(TrainConfig.keys())
 
 
@@ -49,7 +50,8 @@ SCHEMA = {
         "merge_freeze_finetune": {"dataset": _KIND, "pair": Option("list", item=_STR)},
         "multitask": {"dataset": _KIND, "inits": Option("list", item=Option("str", choices=INITS)),
                       "fisher": Option("str", choices=FISHER_ESTIMATORS), "fisher_windows": Option("int", lo=1),
-                      "fisher_batch_size": Option("int", lo=1), "fisher_normalise": Option("bool")},
+                      "fisher_batch_size": Option("int", lo=1), "fisher_normalise": Option("bool"),
+                      "cotrained_finetune": Option("str", choices=COTRAINED_FINETUNES), "init_reg": Option("float", lo=0.0)},
     },
 }
 EXPERIMENTS = tuple(SCHEMA["experiments"])
