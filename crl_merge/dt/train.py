@@ -35,7 +35,7 @@ from crl_merge.store import Run
 from crl_merge.training_state import pack_training_state, unpack_training_state
 from envs.schema import Config, option
 
-RESUME, MODEL, CURVE = "resume", "model", "curve"
+RESUME, MODEL, CURVE, START = "resume", "model", "curve", "start"  # START: the weights init_reg pulls to
 KEEP = ("best", "final")
 BEST = "best."  # prefix of the best weights in a resume checkpoint
 
@@ -143,10 +143,10 @@ def train(run: Run, model: DecisionTransformer, samplers: dict[str, SequenceSamp
     step, curve, evaluations, best = 0, [], [], {}
     if run.has(RESUME):
         if start is not None:  # the start is the weights the run began from, not the checkpoint's
-            start = {n: v.to(device) for n, v in run.load_tensors("start", device)[0].items()}
+            start = {n: v.to(device) for n, v in run.load_tensors(START, device)[0].items()}
         step, curve, evaluations, best = _unpack(*run.load_tensors(RESUME, device), model, optimizer, rng)
     elif start is not None:
-        run.save_tensors("start", start, {})
+        run.save_tensors(START, start, {})
     eval_steps = set(config.evaluation_steps())
     envs = sorted(samplers)
     started, losses = time.time(), []
@@ -191,7 +191,7 @@ def train(run: Run, model: DecisionTransformer, samplers: dict[str, SequenceSamp
     run.save_model(MODEL, model, train=asdict(config), seed=seed, frozen=sorted(frozen_names),
                    state_stats=state_stats(samplers), evaluations=evaluations,
                    kept_step=kept["step"] if kept else step, **meta)
-    for artifact in (RESUME, "start"):
+    for artifact in (RESUME, START):
         run.forget(artifact)
         for suffix in (".safetensors", ".json"):
             (run.path / f"{artifact}{suffix}").unlink(missing_ok=True)

@@ -115,21 +115,25 @@ class Workbench:
         """What training's evaluations measure, as the paper's code does: the mean return at
         the conditioning target (several envs: the mean of return / target over them), with
         each env's state statistics of the data being trained on."""
-        eval_cfg = self.suite.config["evaluation"]
-
         def measure(model: DecisionTransformer) -> dict:
             returns, fractions = {}, []
             for env, sampler in envs.items():
-                task = get_task(env)
-                target = task.dt_target_returns[eval_cfg["target"]]
-                result = evaluate(model, env, task, sampler.state_mean, sampler.state_std, episodes, target,
-                                  seed=eval_cfg["seed"], reward_scale=self.suite.config["train"]["reward_scale"],
-                                  device=self.device, max_steps=eval_cfg["max_episode_steps"])
+                result = self._rollouts(model, env, sampler.state_mean, sampler.state_std, episodes)
                 returns[env] = float(result.returns.mean())
-                fractions.append(returns[env] / target)
+                fractions.append(returns[env] / self._target(env))
             return {"metric": float(np.mean(fractions)), "returns": returns}
 
         return measure
+
+    def _target(self, env: str) -> float:
+        return get_task(env).dt_target_returns[self.suite.config["evaluation"]["target"]]
+
+    def _rollouts(self, model: DecisionTransformer, env: str, mean, std, episodes: int, progress=None):
+        """``episodes`` rollouts of ``model`` on ``env`` with the suite's evaluation settings."""
+        eval_cfg = self.suite.config["evaluation"]
+        return evaluate(model, env, get_task(env), mean, std, episodes, self._target(env), seed=eval_cfg["seed"],
+                        reward_scale=self.suite.config["train"]["reward_scale"], device=self.device,
+                        max_steps=eval_cfg["max_episode_steps"], progress=progress)
 
     def _spec(self, **extra) -> dict:
         cfg = self.suite.config
@@ -212,12 +216,8 @@ class Workbench:
         model = DecisionTransformer(self.suite.dt_config([env]))
         model.load_state_dict(single_env(state_dict, env))
         mean, std = self.state_stats(env, kind)
-        eval_cfg = self.suite.config["evaluation"]
-        task = get_task(env)
-        with self.job(f"evaluate {key}", task.max_episode_steps) as update:
-            result = evaluate(model, env, task, mean, std, episodes, task.dt_target_returns[eval_cfg["target"]],
-                              seed=eval_cfg["seed"], reward_scale=self.suite.config["train"]["reward_scale"],
-                              device=self.device, max_steps=eval_cfg["max_episode_steps"], progress=update)
+        with self.job(f"evaluate {key}", get_task(env).max_episode_steps) as update:
+            result = self._rollouts(model, env, mean, std, episodes, progress=update)
         summary = result.summary()
         run.save_json(artifact, summary)
         return summary
