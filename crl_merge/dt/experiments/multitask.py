@@ -6,7 +6,8 @@ initialising the models:
 ``independent``  each env's DT from its own init seed (the paper's random-init models)
 ``shared_seed``  every env's DT from the same init seed (a common initialisation)
 ``cotrained``    one DT co-trained on all envs, then finetuned per env (a shared pre-trained
-                 model: our offline substitute for the paper's language-pretrained ChibiT)
+                 model: our offline substitute for the paper's language-pretrained ChibiT),
+                 by default as the paper's per-task finetune (``Workbench.cotrained``)
 
 Values are percentages of each model's pre-merge return; the L2 distance between the
 models' attention and MLP weights shows how far apart each initialisation leaves them.
