@@ -70,8 +70,15 @@ def test_whole_suite_writes_every_table_and_figure(smoke_suite):
     table3 = (root / "results" / "table3_multitask_cotrained.csv").read_text().splitlines()
     assert len(table3) == 1 + 4 * 4 + 1  # 4 methods × (3 pairs + all) + pre-merge scores
 
-    # everything is in the store now: a second run trains and evaluates nothing
+    # merged models are the best of their evaluations; the co-trained model's per-env finetune is anchored
     store = RunStore(root / "store")
+    single = store.existing("dt", "smoke", "model", "hopper-expert", "seed0").load_model("model")[1]
+    assert [e["step"] for e in single["evaluations"]] == [2, 4] and single["kept_step"] in (2, 4)
+    anchored = store.existing("dt", "smoke", "finetune", "cotrained-medium-seed0-anchored", "hopper").load_model("model")[1]
+    assert anchored["train"]["init_reg"] == 1e-4
+    assert {"transformer.ln_f.weight", "io.hopper.embed_timestep.weight"} <= set(anchored["frozen"])
+
+    # everything is in the store now: a second run trains and evaluates nothing
     before = {p: p.stat().st_mtime_ns for p in (root / "store").rglob("*.safetensors")}
     run_suite(suite, store.root, root / "results2")
     after = {p: p.stat().st_mtime_ns for p in (root / "store").rglob("*.safetensors")}

@@ -23,6 +23,12 @@ def test_presets_override_the_papers_settings():
     paper = load_suite(SUITE, "paper")
     assert paper.train_config().steps == 100_000 and paper.config["evaluation"]["episodes"] == 50
     assert paper.dt_config(["hopper"]).n_embd == 128 and paper.dt_config(["hopper"]).context == 20
+    # the paper's code by default (issue 14)
+    assert (paper.dt_config(["hopper"]).embed_ln, paper.dt_config(["hopper"]).init) == ("before_timestep", "paper")
+    assert (paper.train_config().keep, paper.train_config().evaluation_steps()) == ("best", list(range(10_000, 100_001, 10_000)))
+    assert paper.train_config(finetune=True).eval_episodes == 50 and paper.train_config().init_reg == 0.0
+    multitask = paper.experiment("multitask")
+    assert (multitask["fisher"], multitask["fisher_normalise"], multitask["cotrained_finetune"]) == ("mse_batches", True, "anchored")
     quick = load_suite(SUITE, "quick")
     assert quick.train_config().weight_decay == 1e-4  # untouched keys keep the paper's value
     assert quick.train_config(finetune=True).steps == quick.config["finetune"]["steps"]
@@ -49,6 +55,14 @@ def _write(tmp_path, mutate) -> Path:
     (lambda r: r["presets"]["quick"]["experiments"]["attention_interpolation"].update(lambdas=[0.5, 2]),
      r"lambdas\[1\] = 2.0 is out of range: allowed 0.0 ≤ value ≤ 1.0"),
     (lambda r: r["train"].update(steps="many"), r"train.steps must be an integer, got 'many'"),
+    (lambda r: r["model"].update(embed_ln="sideways"),
+     r"model.embed_ln is 'sideways'; allowed: \['before_timestep', 'after_timestep'\]"),
+    (lambda r: r["model"].update(init="xavier"), r"model.init is 'xavier'; allowed: \['paper', 'normal'\]"),
+    (lambda r: r["train"].update(keep="last"), r"train.keep is 'last'; allowed: \['best', 'final'\]"),
+    (lambda r: r["experiments"]["multitask"].update(fisher="exact"),
+     r"multitask.fisher is 'exact'; allowed: \['mse_batches', 'sampled_gaussian'\]"),
+    (lambda r: r["experiments"]["multitask"].update(cotrained_finetune="loose"),
+     r"multitask.cotrained_finetune is 'loose'; allowed: \['anchored', 'free'\]"),
     (lambda r: r["seeds"].update(init=[0]), r"seeds.init needs one seed per env"),
     (lambda r: r["presets"]["quick"].update(train={"batch_size": 0}), r"train.batch_size = 0 is out of range: allowed value ≥ 1"),
     (lambda r: r["datasets"].update(policies="envs/mujoco/policies"), r"moved from envs/mujoco/policies to crl_merge/dt"),
@@ -124,9 +138,11 @@ def test_attention_perturbations():
     removed = perturb_attention(sd, "removed")
     assert (removed["transformer.blocks.1.attn.o.weight"] == 0).all()
     assert torch.equal(removed["transformer.blocks.1.attn.q.weight"], sd["transformer.blocks.1.attn.q.weight"])
-    identity = perturb_attention(sd, "identity")
+    identity = perturb_attention(sd, "identity_matrix")
     assert torch.equal(identity["transformer.blocks.0.attn.v.weight"], torch.eye(128))
     assert (identity["transformer.blocks.0.attn.v.bias"] == 0).all()
+    ones = perturb_attention(sd, "identity")
+    assert (ones["transformer.blocks.2.attn.o.weight"] == 1).all() and (ones["transformer.blocks.2.attn.q.bias"] == 0).all()
     a, b = perturb_attention(sd, "random", seed=1), perturb_attention(sd, "random", seed=1)
     assert torch.equal(a["transformer.blocks.2.attn.k.weight"], b["transformer.blocks.2.attn.k.weight"])
     assert not torch.equal(a["transformer.blocks.2.attn.k.weight"], sd["transformer.blocks.2.attn.k.weight"])
@@ -138,7 +154,7 @@ def test_attention_perturbations():
     x = torch.randn(2, 6, 128)
     block = model.transformer.blocks[0]
     assert torch.allclose(block(x), x + block.mlp(block.ln_2(x)), atol=1e-6)
-    with pytest.raises(ValueError, match="known: \\['random', 'identity', 'removed'\\]"):
+    with pytest.raises(ValueError, match="known: \\['random', 'identity', 'identity_matrix', 'removed'\\]"):
         perturb_attention(sd, "zero")
 
 

@@ -67,7 +67,7 @@ def test_training_lowers_the_loss_and_saves_the_model(tmp_path):
     sampler = SequenceSampler(toy_dataset(), context=8)
     run = RunStore(tmp_path).run("t", spec={"x": 1})
     model = train(run, _model(), {"hopper": sampler}, TrainConfig(steps=60, batch_size=16, learning_rate=1e-3,
-                                                                  warmup_steps=5, checkpoint_every=20), seed=0)
+                                                                  warmup_steps=5, checkpoint_every=20, evaluations=0), seed=0)
     curve = run.load_json("curve")
     assert [c["step"] for c in curve] == [20, 40, 60] and curve[-1]["loss"] < curve[0]["loss"]
     assert run.has("model") and not run.has("resume")
@@ -79,7 +79,7 @@ def test_training_lowers_the_loss_and_saves_the_model(tmp_path):
 
 def test_resume_ends_with_the_same_weights(tmp_path):
     sampler = SequenceSampler(toy_dataset(), context=8)
-    config = TrainConfig(steps=12, batch_size=8, warmup_steps=4, checkpoint_every=5)
+    config = TrainConfig(steps=12, batch_size=8, warmup_steps=4, checkpoint_every=5, evaluations=0)
     whole = train(RunStore(tmp_path / "a").run("t", spec={}), _model(), {"hopper": sampler}, config, seed=3)
     run = RunStore(tmp_path / "b").run("t", spec={})
     assert train(run, _model(), {"hopper": sampler}, config, seed=3, stop=lambda step: step == 7) is None
@@ -94,7 +94,7 @@ def test_frozen_subset_does_not_move(tmp_path):
     start = _model()
     before = {k: v.clone() for k, v in start.state_dict().items()}
     tuned = train(RunStore(tmp_path).run("t", spec={}), start, {"hopper": sampler},
-                  TrainConfig(steps=5, batch_size=8, warmup_steps=1), seed=0, frozen=["attention"])
+                  TrainConfig(steps=5, batch_size=8, warmup_steps=1, evaluations=0), seed=0, frozen=["attention"])
     after = tuned.state_dict()
     attention = [k for k in after if ".attn." in k]
     assert attention and all(torch.equal(before[k], after[k]) for k in attention)
@@ -105,7 +105,7 @@ def test_frozen_subset_does_not_move(tmp_path):
 def test_training_rejects_envs_the_model_lacks(tmp_path):
     sampler = SequenceSampler(toy_dataset(state_dim=17, act_dim=6), context=8)
     with pytest.raises(ValueError, match="no projections for \\['walker2d'\\]"):
-        train(RunStore(tmp_path).run("t", spec={}), _model(), {"walker2d": sampler}, TrainConfig(steps=1), seed=0)
+        train(RunStore(tmp_path).run("t", spec={}), _model(), {"walker2d": sampler}, TrainConfig(steps=1, evaluations=0), seed=0)
     with pytest.raises(ValueError, match="warmup_steps"):
         TrainConfig(steps=1, warmup_steps=0)
 

@@ -54,6 +54,13 @@ def run_suite(suite: Suite, store_root: str | Path, results_dir: str | Path, dev
     return write_report(results, suite.config, stats, Path(results_dir), header)
 
 
+def _kept(config) -> str:
+    """Which weights a run keeps, in words."""
+    if config.keep == "final" or not config.evaluation_steps():
+        return "final weights"
+    return f"the best of {len(config.evaluation_steps())} evaluations of {config.eval_episodes} episode(s)"
+
+
 def _header(suite: Suite, command: str, device: str, timings: dict, stats: dict) -> str:
     lines = [f"# Decision Transformer merging — preset `{suite.preset}`", ""]
     if command:
@@ -63,6 +70,8 @@ def _header(suite: Suite, command: str, device: str, timings: dict, stats: dict)
     lines += [f"DT: {cfg['model']['n_layer']} layers, {cfg['model']['n_head']} head, width {cfg['model']['n_embd']}, "
               f"K = {cfg['model']['context']}; {cfg['train']['steps']:,} training steps (batch {cfg['train']['batch_size']}, "
               f"lr {cfg['train']['learning_rate']}), MFF finetuning {cfg['finetune']['steps']:,} steps; "
+              f"kept weights: {_kept(suite.train_config())} in training, {_kept(suite.train_config(finetune=True))} "
+              "in finetuning; "
               f"{cfg['evaluation']['episodes']} episodes per table cell, {cfg['evaluation']['sweep_episodes']} per "
               f"figure point; datasets of {cfg['datasets']['rows']:,} rows.", "",
               "| experiment | wall time (s) |", "|---|---|"]

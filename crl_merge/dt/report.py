@@ -72,13 +72,15 @@ def table1(rows: list[dict] | None, pair: list[str]) -> Table:
 
 def table2(rows: list[dict] | None, datasets: list[str], envs: list[str]) -> Table:
     t = Table("table2_attention_perturbation", "Table 2 — attention perturbation, D4RL normalised score",
-              ["Dataset", "Environment", "Original", "Random", "Identity", "Removed attention"], "ours (paper)")
+              ["Dataset", "Environment", "Original", "Random", "Identity (all weights 1: the paper's code)",
+               "Identity (identity matrices)", "Removed attention"],
+              "ours (paper); the paper's numbers are its code's identity, all weights 1")
     scores = {(r["dataset"], r["env"], r["variant"]): r["score"] for r in rows or []}
     for kind in datasets:
         for env in envs:
-            theirs = paper.TABLE2.get((kind, env), (None,) * 4)
-            t.add(kind, env, *(_with_paper(scores.get((kind, env, v)), p)
-                               for v, p in zip(("original", *PERTURBATIONS), theirs)))
+            theirs = dict(zip(("original", "random", "identity", "removed"), paper.TABLE2.get((kind, env), ())))
+            t.add(kind, env, *(_with_paper(scores.get((kind, env, v)), theirs.get(v))
+                               for v in ("original", *PERTURBATIONS)))
     return t
 
 

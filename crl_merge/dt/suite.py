@@ -13,11 +13,14 @@ from pathlib import Path
 
 from crl_merge.dt.train import TrainConfig
 from crl_merge.models import DTConfig
+from crl_merge.models.decision_transformer import EMBED_LN_ORDERS, INITS as WEIGHT_INITS
 from crl_merge.suite_files import project_path, read_suite_file, suite_path, with_preset
 from envs.mujoco.tasks import DATASET_KINDS, TASKS
 from envs.schema import ConfigError, Option, validate
 
 INITS = ("independent", "shared_seed", "cotrained")
+FISHER_ESTIMATORS = ("mse_batches", "sampled_gaussian")
+COTRAINED_FINETUNES = ("anchored", "free")
 TRAIN_KEYS = tuple(TrainConfig.keys())
 
 
@@ -32,7 +35,8 @@ SCHEMA = {
     "datasets": {"policies": _STR, "root": _STR, "rows": Option("int", lo=1), "seed": _INT},
     "model": {"n_layer": Option("int", lo=1), "n_head": Option("int", lo=1), "n_embd": Option("int", lo=1),
               "context": Option("int", lo=1), "dropout": _FRACTION,
-              "activation": Option("str", choices=("relu", "gelu")), "max_ep_len": Option("int", lo=1)},
+              "activation": Option("str", choices=("relu", "gelu")), "max_ep_len": Option("int", lo=1),
+              "embed_ln": Option("str", choices=EMBED_LN_ORDERS), "init": Option("str", choices=WEIGHT_INITS)},
     "train": {**_TRAIN, "reward_scale": _NUM},
     "finetune": {k: Option(o.kind, o.doc, o.lo, o.hi, required=False) for k, o in _TRAIN.items()},
     "evaluation": {"episodes": Option("int", lo=1), "sweep_episodes": Option("int", lo=1), "target": Option("int", lo=0),
@@ -45,7 +49,9 @@ SCHEMA = {
         "attention_perturbation": {"datasets": Option("list", item=_KIND), "seed": _INT},
         "merge_freeze_finetune": {"dataset": _KIND, "pair": Option("list", item=_STR)},
         "multitask": {"dataset": _KIND, "inits": Option("list", item=Option("str", choices=INITS)),
-                      "fisher_windows": Option("int", lo=1)},
+                      "fisher": Option("str", choices=FISHER_ESTIMATORS), "fisher_windows": Option("int", lo=1),
+                      "fisher_batch_size": Option("int", lo=1), "fisher_normalise": Option("bool"),
+                      "cotrained_finetune": Option("str", choices=COTRAINED_FINETUNES), "init_reg": Option("float", lo=0.0)},
     },
 }
 EXPERIMENTS = tuple(SCHEMA["experiments"])

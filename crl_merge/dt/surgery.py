@@ -16,7 +16,7 @@ StateDict = dict[str, torch.Tensor]
 
 # Table 1/3 subsets, in the merging library's group names
 SUBSETS = {"attention": ["attention"], "attention+mlp": ["attention", "mlp"], "transformer": ["transformer"]}
-PERTURBATIONS = ("random", "identity", "removed")
+PERTURBATIONS = ("random", "identity", "identity_matrix", "removed")
 
 
 def layer_units(n_layer: int) -> list[tuple[str, str]]:
@@ -72,10 +72,21 @@ def merged_models(models: dict[str, StateDict], subset, fishers: dict[str, State
 
 
 def perturb_attention(state_dict: StateDict, mode: str, seed: int = 0) -> StateDict:
-    """Table 2's perturbations of every attention layer: ``random`` (fresh GPT-2 init,
-    N(0, 0.02) weights and zero biases, fixed by ``seed``), ``identity`` (identity matrices,
-    zero biases: queries, keys and values are the normalised input), ``removed`` (the output
-    projection is zero, so each block's attention adds nothing to the residual stream)."""
+    """Table 2's perturbations of every attention layer (query, key, value and output
+    projections; the block's LayerNorms stay):
+
+    ``random``           a fresh GPT-2 init: N(0, 0.02) weights, zero biases, fixed by ``seed``;
+    ``identity``         what the paper's code does (``experiment.py``, ``--identity_layers``):
+                         every weight set to 1, every bias to 0. Queries, keys and values are
+                         then all the sum of the normalised input's channels, so the attention
+                         adds the same number to every channel of the residual stream, which
+                         the next LayerNorm subtracts again: the network computes what it
+                         computes with attention removed;
+    ``identity_matrix``  our first reading of "identity": identity matrices and zero biases
+                         (queries, keys and values are the normalised input itself);
+    ``removed``          the output projection is zero, so each block's attention adds nothing
+                         to the residual stream (the paper's ``--disable_attention``).
+    """
     if mode not in PERTURBATIONS:
         raise ValueError(f"unknown attention perturbation {mode!r}; known: {list(PERTURBATIONS)}")
     out = dict(state_dict)
@@ -87,6 +98,8 @@ def perturb_attention(state_dict: StateDict, mode: str, seed: int = 0) -> StateD
         elif name.endswith(".bias"):
             out[name] = torch.zeros_like(value)
         elif mode == "identity":
+            out[name] = torch.ones_like(value)
+        elif mode == "identity_matrix":
             out[name] = torch.eye(*value.shape, dtype=value.dtype)
         else:
             out[name] = (torch.randn(value.shape, generator=gen) * 0.02).to(value.dtype)

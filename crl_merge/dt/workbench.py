@@ -9,7 +9,9 @@ Store layout (under ``<store>/dt/<preset>/``)::
     experiment/<name>                  one experiment: every evaluation it made, then its ``rows``
 
 Each run's spec holds the settings it depends on, so changed settings train anew and
-unchanged ones are never trained twice; a killed run resumes from its checkpoint.
+unchanged ones are never trained twice; a killed run resumes from its checkpoint. Every
+training keeps the weights its ``train.keep`` names (by default those of its best
+evaluation, as the paper's code saves ``*_best.pt``), and those are what gets merged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from crl_merge.dt.datasets import ensure_dataset
 from envs.mujoco.tasks import get_task
 
 StateDict = dict[str, torch.Tensor]
+ANCHORED_FROZEN = (r"^transformer\.ln_f\.", r"^io\.[^.]+\.embed_timestep\.")  # frozen in the paper's per-task finetune
 
 
 def weights_digest(state_dict: StateDict) -> str:
@@ -101,13 +105,40 @@ class Workbench:
     def _train(self, parts: tuple, spec: dict, model: DecisionTransformer, samplers: dict[str, SequenceSampler],
                config: TrainConfig, seed: int, frozen=None, description: str = "") -> StateDict:
         run = self.store.run("dt", self.suite.preset, *parts, spec=spec)
+        measure = self._selection(samplers, config.eval_episodes)
         with self.job(f"train {description or '/'.join(parts)}", config.steps) as update:
-            trained = train(run, model, samplers, config, seed, frozen=frozen, device=self.device, progress=update)
+            trained = train(run, model, samplers, config, seed, frozen=frozen, device=self.device, progress=update,
+                            evaluate=measure)
         return {k: v.detach().cpu() for k, v in trained.state_dict().items()}
+
+    def _selection(self, envs: dict[str, SequenceSampler], episodes: int):
+        """What training's evaluations measure, as the paper's code does: the mean return at
+        the conditioning target (several envs: the mean of return / target over them), with
+        each env's state statistics of the data being trained on."""
+        def measure(model: DecisionTransformer) -> dict:
+            returns, fractions = {}, []
+            for env, sampler in envs.items():
+                result = self._rollouts(model, env, sampler.state_mean, sampler.state_std, episodes)
+                returns[env] = float(result.returns.mean())
+                fractions.append(returns[env] / self._target(env))
+            return {"metric": float(np.mean(fractions)), "returns": returns}
+
+        return measure
+
+    def _target(self, env: str) -> float:
+        return get_task(env).dt_target_returns[self.suite.config["evaluation"]["target"]]
+
+    def _rollouts(self, model: DecisionTransformer, env: str, mean, std, episodes: int, progress=None):
+        """``episodes`` rollouts of ``model`` on ``env`` with the suite's evaluation settings."""
+        eval_cfg = self.suite.config["evaluation"]
+        return evaluate(model, env, get_task(env), mean, std, episodes, self._target(env), seed=eval_cfg["seed"],
+                        reward_scale=self.suite.config["train"]["reward_scale"], device=self.device,
+                        max_steps=eval_cfg["max_episode_steps"], progress=progress)
 
     def _spec(self, **extra) -> dict:
         cfg = self.suite.config
-        return {"model": cfg["model"], "reward_scale": cfg["train"]["reward_scale"], **extra}
+        selection = {k: cfg["evaluation"][k] for k in ("target", "seed", "max_episode_steps")}
+        return {"model": cfg["model"], "reward_scale": cfg["train"]["reward_scale"], "selection": selection, **extra}
 
     def single(self, env: str, kind: str, init: str = "independent") -> StateDict:
         """A DT trained on one dataset from its env's init seed (``independent``) or from the
@@ -126,7 +157,13 @@ class Workbench:
     def cotrained(self, env: str, kind: str) -> StateDict:
         """The shared pre-trained model of the paper's co-training recipe, our substitute for its
         language-pretrained init: one DT trained on every env's dataset at once, then finetuned
-        on ``env``'s alone (all weights free); returned with ``env``'s projections only."""
+        on ``env``'s alone; returned with ``env``'s projections only.
+
+        The finetune is the paper's (``experiment_multi.py`` with ``--freeze_subset ln_f wpe
+        embed_timestep --init_reg 1e-4``) when ``multitask.cotrained_finetune`` is
+        ``anchored``: the final LayerNorm and the timestep embedding frozen, the blocks pulled
+        to the co-trained weights by ``init_reg · Σ‖θ − θ_start‖`` (our DT has no position
+        embedding ``wpe``); ``free``: every weight free, no pull."""
         seed = self.suite.config["seeds"]["shared_init"]
         envs = self.suite.envs
         key = ("cotrained", env, kind, seed)
@@ -139,8 +176,14 @@ class Workbench:
                 self._models["multi", kind, seed] = self._train(("cotrain", kind, f"seed{seed}"), spec, model,
                                                                 {e: self.sampler(e, kind) for e in envs}, config, seed)
             start = single_env(self._models["multi", kind, seed], env)
-            self._models[key] = self.finetune(f"cotrained-{kind}-seed{seed}", env, kind, start, frozen=None,
-                                              config=self.suite.train_config(finetune=True))
+            tune = self.suite.experiment("multitask")
+            config, frozen = self.suite.train_config(finetune=True), None
+            if tune["cotrained_finetune"] == "anchored":
+                config = replace(config, init_reg=tune["init_reg"])
+                frozen = list(ANCHORED_FROZEN)
+            self._models[key] = self.finetune(f"cotrained-{kind}-seed{seed}-{tune['cotrained_finetune']}", env, kind,
+                                              start, frozen=frozen,
+                                              config=config)
         return self._models[key]
 
     def finetune(self, tag: str, env: str, kind: str, start: StateDict, frozen, config: TrainConfig | None = None
@@ -173,12 +216,8 @@ class Workbench:
         model = DecisionTransformer(self.suite.dt_config([env]))
         model.load_state_dict(single_env(state_dict, env))
         mean, std = self.state_stats(env, kind)
-        eval_cfg = self.suite.config["evaluation"]
-        task = get_task(env)
-        with self.job(f"evaluate {key}", task.max_episode_steps) as update:
-            result = evaluate(model, env, task, mean, std, episodes, task.dt_target_returns[eval_cfg["target"]],
-                              seed=eval_cfg["seed"], reward_scale=self.suite.config["train"]["reward_scale"],
-                              device=self.device, max_steps=eval_cfg["max_episode_steps"], progress=update)
+        with self.job(f"evaluate {key}", get_task(env).max_episode_steps) as update:
+            result = self._rollouts(model, env, mean, std, episodes, progress=update)
         summary = result.summary()
         run.save_json(artifact, summary)
         return summary

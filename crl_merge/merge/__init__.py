@@ -9,7 +9,7 @@ logit-ensemble baseline, and diagnostics (per-layer L2 distance, interpolation p
 from crl_merge.merge.activation_matching import activation_matching
 from crl_merge.merge.diagnostics import barrier, interpolation_path, l2_distance, layer_distances
 from crl_merge.merge.ensemble import LogitEnsemble
-from crl_merge.merge.fisher import diagonal_fisher, dt_diagonal_fisher
+from crl_merge.merge.fisher import diagonal_fisher, dt_diagonal_fisher, dt_mse_fisher, normalise_fisher
 from crl_merge.merge.operators import average, fisher_merge, interpolate, rebasin_merge, task_arithmetic, ties_merge
 from crl_merge.merge.methods import DIRECTIONS, MERGE_METHODS, WEIGHTS_ONLY, MergeMethodInfo, merge_weights
 from crl_merge.merge.specs import (Permutation, PermutationSpec, apply_permutation, identity_permutation,
@@ -19,7 +19,7 @@ from crl_merge.merge.weight_matching import Alignment, align, weight_matching
 
 __all__ = [
     "activation_matching", "barrier", "interpolation_path", "l2_distance", "layer_distances", "LogitEnsemble",
-    "diagonal_fisher", "dt_diagonal_fisher", "average", "fisher_merge", "interpolate", "rebasin_merge",
+    "diagonal_fisher", "dt_diagonal_fisher", "dt_mse_fisher", "normalise_fisher", "average", "fisher_merge", "interpolate", "rebasin_merge",
     "task_arithmetic", "ties_merge", "Permutation", "PermutationSpec", "apply_permutation",
     "identity_permutation", "random_permutation", "spec_for", "MERGE_METHODS", "MergeMethodInfo", "WEIGHTS_ONLY",
     "DIRECTIONS", "merge_weights",

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from crl_merge.merge.subsets import select
+
 if TYPE_CHECKING:  # type names only: merge builds on models, not the reverse
     from crl_merge.models import DecisionTransformer, NatureCNN
 
@@ -70,6 +72,53 @@ def dt_diagonal_fisher(model: DecisionTransformer, env: str, states: torch.Tenso
 
     sums = _sum_of_squared_gradients(model, len(states), log_likelihood)
     return {k: f / float(mask.sum()) for k, f in sums.items()}
+
+
+def dt_mse_fisher(model: DecisionTransformer, env: str, batches, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The Decision Transformer "Fisher" of the merging paper's code (``dt_utils.py``,
+    ``compute_fisher``): for each batch of context windows, the gradient of the batch-mean
+    squared action error (over real positions and action dimensions) in training mode,
+    dropout on, squared; summed over batches and divided by the number of real positions.
+    It is the square of a batch gradient, not a per-sample Fisher, and its scale depends on
+    the loss; merging normalises it per model (:func:`normalise_fisher`).
+
+    ``batches`` holds ``(states, actions, returns_to_go, timesteps, attention_mask)`` tuples;
+    the dropout masks come from ``seed`` (the global generators are left as they were)."""
+    batches = list(batches)
+    if not batches:
+        raise ValueError("no batches to estimate the Fisher on")
+    params = dict(model.named_parameters())
+    sums = {k: torch.zeros_like(p) for k, p in params.items()}
+    positions = 0.0
+    was_training = model.training
+    model.train()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for states, actions, returns_to_go, timesteps, mask in batches:
+                pred = model(env, states, actions, returns_to_go, timesteps, mask)
+                real = mask.reshape(-1) > 0
+                act_dim = actions.shape[-1]
+                loss = (pred.reshape(-1, act_dim)[real] - actions.reshape(-1, act_dim)[real]).square().mean()
+                grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+                for k, g in zip(params, grads):
+                    if g is not None:
+                        sums[k] += g.detach().square()
+                positions += float(real.sum())
+    finally:
+        model.train(was_training)
+    return {k: f / positions for k, f in sums.items()}
+
+
+def normalise_fisher(fisher: dict[str, torch.Tensor], over) -> dict[str, torch.Tensor]:
+    """``fisher`` divided by its total over the parameters ``over`` (a subset, as
+    :func:`crl_merge.merge.select` reads it): the paper's code divides each model's Fisher by
+    its own sum before weighting, so that only where a model is sensitive, relative to the
+    rest of that model, decides the merge, not how large its loss (and so its gradients) is."""
+    total = sum(float(fisher[n].double().sum()) for n in select(fisher, over))
+    if not total > 0:
+        raise ValueError(f"the Fisher is zero over {over!r}: nothing to normalise by")
+    return {k: v / total for k, v in fisher.items()}
 
 
 def _sum_of_squared_gradients(model: nn.Module, count: int, objective: Callable[[int], torch.Tensor]

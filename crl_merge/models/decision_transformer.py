@@ -10,6 +10,21 @@ per environment it serves, so a merged or co-trained multi-task DT is the same c
 
 Attention uses separate query/key/value/output projections (``attn.q/k/v/o``) rather than
 GPT-2's fused ``c_attn``, so that permutation specs can name each one.
+
+Two choices follow the merging paper's code (``daniellawson9999/merging-decision-transformers``,
+``decision_transformer/models/decision_transformer.py`` and ``trajectory_gpt2.py``) by
+default, with the other reading kept as a named option of :class:`DTConfig`:
+
+``embed_ln``  ``before_timestep`` (paper): the token embeddings are layer-normalised and the
+              timestep embedding is added afterwards (the layout after Reid et al.);
+              ``after_timestep``: the timestep embedding is added first, then normalised
+              (``kzl/decision-transformer``).
+``init``      ``paper``: the embeddings and the action head keep PyTorch's default
+              initialisation (the paper's DT builds them as plain ``nn`` modules), the
+              GPT-2 blocks get GPT-2's N(0, 0.02) weights and zero biases, and the two
+              residual output projections of each block (GPT-2's ``c_proj``: our
+              ``attn.o`` and ``mlp.proj``) N(0, 0.02/√(2·n_layer)); ``normal``: N(0, 0.02)
+              for every linear and embedding weight.
 """
 
 from __future__ import annotations
@@ -35,12 +50,15 @@ class DTConfig:
     max_ep_len: int = 1000
     dropout: float = 0.1
     activation: str = "relu"
+    embed_ln: str = "before_timestep"
+    init: str = "paper"
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        for key, allowed in (("activation", ACTIVATIONS), ("embed_ln", EMBED_LN_ORDERS), ("init", INITS)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {sorted(allowed)}, got {getattr(self, key)!r}")
         for name, dims in self.envs.items():
             if len(dims) != 2 or min(dims) < 1:
                 raise ValueError(f"envs[{name!r}] must be (state_dim, act_dim) ≥ 1, got {dims!r}")
@@ -58,6 +76,8 @@ class DTConfig:
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+EMBED_LN_ORDERS = ("before_timestep", "after_timestep")
+INITS = ("paper", "normal")
 
 
 class CausalSelfAttention(nn.Module):
@@ -150,8 +170,13 @@ class DecisionTransformer(nn.Module):
         # numbers, so that one seed gives one trunk whatever the envs (shared initialisation).
         self.transformer = Trunk(cfg)
         self.transformer.apply(_init_weights)
+        if cfg.init == "paper":
+            for block in self.transformer.blocks:
+                for residual_out in (block.attn.o, block.mlp.proj):
+                    nn.init.normal_(residual_out.weight, mean=0.0, std=0.02 / (2 * cfg.n_layer) ** 0.5)
         self.io = nn.ModuleDict({name: EnvIO(cfg, s, a) for name, (s, a) in cfg.envs.items()})
-        self.io.apply(_init_weights)
+        if cfg.init == "normal":
+            self.io.apply(_init_weights)
 
     def forward(self, env: str, states, actions, returns_to_go, timesteps, attention_mask=None):
         """Predicted actions ``[B, K, act_dim]`` (tanh-squashed) from the state tokens.
@@ -163,10 +188,13 @@ class DecisionTransformer(nn.Module):
             raise KeyError(f"this model has no projections for environment {env!r}; it has {sorted(self.io)}")
         io = self.io[env]
         b, k = states.shape[:2]
-        time = io.embed_timestep(timesteps)
-        tokens = torch.stack([io.embed_return(returns_to_go) + time, io.embed_state(states) + time,
-                              io.embed_action(actions) + time], dim=2).reshape(b, 3 * k, -1)
-        tokens = io.embed_ln(tokens)
+        time = io.embed_timestep(timesteps)[:, :, None]
+        tokens = torch.stack([io.embed_return(returns_to_go), io.embed_state(states), io.embed_action(actions)], dim=2)
+        if self.cfg.embed_ln == "before_timestep":
+            tokens = io.embed_ln(tokens) + time
+        else:
+            tokens = io.embed_ln(tokens + time)
+        tokens = tokens.reshape(b, 3 * k, -1)
         padding = None
         if attention_mask is not None:
             padding = attention_mask.bool().repeat_interleave(3, dim=1)
@@ -188,7 +216,7 @@ class DecisionTransformer(nn.Module):
 
 
 def _init_weights(module: nn.Module) -> None:
-    """GPT-2's initialisation, as the Decision Transformer code uses it."""
+    """GPT-2's initialisation of one module (before the residual-projection scaling)."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:

@@ -1,5 +1,6 @@
 """Fig. 4 and Table 2: all attention weights interpolated between two environments' DTs
-and evaluated on both; attention replaced by random or identity weights, or removed."""
+and evaluated on both; attention replaced by random weights, by either reading of identity
+weights (the paper's code's all-ones, and identity matrices), or removed."""
 
 from __future__ import annotations
 
