@@ -14,7 +14,7 @@ from crl_merge.procgen.continual import continual_jobs, continual_run, merge_pol
 from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo import snapshot_artifact, train_run
 from crl_merge.procgen.ppo.fast import train_fast
-from crl_merge.procgen.protocol import training_run
+from crl_merge.procgen.runs import training_run
 from crl_merge.procgen.suite import load_suite
 from crl_merge.store import RunStore
 from envs.schema import ConfigError

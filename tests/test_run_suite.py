@@ -18,7 +18,8 @@ from crl_merge.checkpoint import load_checkpoint
 from crl_merge.cli import main
 from crl_merge.procgen import layout
 from crl_merge.procgen.continual import continual_jobs
-from crl_merge.procgen.protocol import merge_jobs, merged_model_evaluations
+from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.runs import merged_model_evaluations
 from crl_merge.procgen.report import MAIN_COLUMNS
 from crl_merge.procgen.suite import load_suite
 

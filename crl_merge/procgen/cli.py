@@ -125,7 +125,8 @@ def _report(suite, args) -> None:
 def _run(args) -> int:
     import torch
 
-    from crl_merge.procgen.protocol import run_protocol
+    from crl_merge.procgen.protocol import run_locally, run_protocol
+    from crl_merge.procgen.ray_executor import import_ray, ray_executor
     from crl_merge.procgen.suite import load_suite
     from crl_merge.procgen.workers import start_workers, threads_per_job, wait_for
     from crl_merge.store import RunStore
@@ -136,13 +137,25 @@ def _run(args) -> int:
     if args.batch < 1 or (args.batch > 1 and args.trainer != "fast"):
         raise ConfigError(f"--batch {args.batch}: must be ≥ 1 model, and > 1 only with --trainer fast "
                           f"(got --trainer {args.trainer})")
+    if not 0 < args.gpu_share <= 1:
+        raise ConfigError(f"--gpu-share {args.gpu_share}: must be in (0, 1]")
+    executor = run_locally
+    if args.executor == "ray":
+        if args.jobs > 1:
+            raise ConfigError("--jobs is for --executor local; with --executor ray the cluster's CPUs and GPUs "
+                              "decide how many jobs run at once")
+        executor = ray_executor(args.address)
+        import_ray()  # before any work: a missing Ray is a one-line error
+    elif args.address:
+        raise ConfigError("--address is the Ray cluster of --executor ray")
     workers = start_workers(args, args.jobs - 1) if args.jobs > 1 else []
     if args.jobs > 1:
         torch.set_num_threads(threads_per_job(args.jobs))
     try:
         with progress_bars() as bars:
             run_protocol(suite, RunStore(args.store), trainer=args.trainer, device=args.device,
-                         progress=bars, log=bars.console.print, batch=args.batch)
+                         progress=bars, log=bars.console.print, batch=args.batch, executor=executor,
+                         gpu_share=args.gpu_share)
     finally:
         wait_for(workers)
     if not args.worker:
@@ -222,6 +235,14 @@ def add_commands(sub) -> None:
     p.add_argument("--batch", type=int, default=1,
                    help="train this many models of the grid at a time in one program (the batched fast trainer: "
                         "the same algorithm, one kernel launch for all; pays on a GPU, not on a CPU)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine, --jobs processes; ray: every job a Ray task on the cluster at "
+                        "--address (needs pip install crl-merge[ray]; see the README)")
+    p.add_argument("--address", help="with --executor ray: the Ray cluster to connect to (auto, HOST:6379, "
+                                     "ray://HOST:10001); default: start Ray on this machine")
+    p.add_argument("--gpu-share", type=float, default=0.25,
+                   help="with --executor ray on GPUs: the share of a GPU each job asks for (0.25: four trainings "
+                        "share one GPU; a --batch K training asks K times as much, up to one GPU)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --jobs' extra processes
     p.set_defaults(func=_run)
 

@@ -19,7 +19,9 @@ the value head unpermuted (its comment: "can be permuted for future work").
 
 A run resumes from its last checkpoint (both learners in one file, saved after the update's
 merge), starting new episodes as a resumed training does; the models are evaluated like
-every merged model (:func:`crl_merge.procgen.protocol.merged_model_evaluations`).
+every merged model (:func:`crl_merge.procgen.runs.merged_model_evaluations`). Each pair of a
+row is one job of the protocol's graph (kind ``continual``, :data:`JOB_KIND`), after the
+trainings of the pair's two models.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from crl_merge.merge.specs import PermutationSpec
 from crl_merge.models import make_actor_critic
 from crl_merge.models.nature_cnn import actor_critic_permutation_axes
 from crl_merge.procgen import layout
+from crl_merge.procgen.jobs import Context, Job, JobKind
 from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo import snapshot_artifact, training_spec
 from crl_merge.procgen.ppo.checkpointing import ARTIFACT as RESUME
 from crl_merge.procgen.ppo.fast import FastLearner
-from crl_merge.procgen.protocol import _Bars, evaluate_into, evaluated, in_turn, merged_model_evaluations
+from crl_merge.procgen.runs import evaluate_into, evaluated, merged_model_evaluations, training_run
 from crl_merge.procgen.suite import Suite, TrainingJob
 from crl_merge.store import Run, RunStore, StoreError
 
@@ -145,29 +148,30 @@ def train_continual(run: Run, suite: Suite, row: ContinualRow, a: TrainingJob, b
     return True
 
 
-def run_continual(suite: Suite, store: RunStore, runs: dict[str, Run], device: str, progress=None,
-                  log=print) -> None:
-    """Train and evaluate every continual row of the plan on every pair; skips what is
-    finished, and what another process on the store holds (see :func:`in_turn`)."""
-    jobs = continual_jobs(suite)
-    evaluations = merged_model_evaluations(suite)
+def _done(ctx: Context, job: Job, runs: list[Run]) -> bool:
+    suite = ctx.suite
+    return runs[0].has(layout.ACTOR) and all(evaluated(runs[0], key, suite.tasks[key], episodes, suite)
+                                             for key, episodes in merged_model_evaluations(suite))
+
+
+def _execute(ctx: Context, job: Job, runs: list[Run], bars, log=print) -> None:
+    """Train the pair's continual model unless it is trained, then evaluate it."""
+    suite, run = ctx.suite, runs[0]
+    round_name, row, a, b = job.inputs
     total = suite.ppo.steps_trained(suite.training.total_steps)
+    bars.start(job.name, total)
+    if _done(ctx, job, runs):
+        bars.finish("already trained and evaluated")
+        return
+    partner = training_run(ctx.store, suite, learner_jobs(row, a, b)[1], ctx.trainer)
+    train_continual(run, suite, row, a, b, partner, ctx.device, log=log, progress=lambda step, rows: bars.update(
+        step, "returns " + " ".join(f"{r['rolling_return']:.2f}" for r in rows)))
+    actor = run.load_model(layout.ACTOR, ctx.device)[0]
+    for key, episodes in merged_model_evaluations(suite):
+        record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, ctx.device)
+        bars.update(total, f"{record['mean_return']:.2f} on {key}")
+    bars.finish("trained and evaluated")
 
-    def is_done(job, run) -> bool:
-        return run.has(layout.ACTOR) and all(evaluated(run, key, suite.tasks[key], episodes, suite)
-                                             for key, episodes in evaluations)
 
-    bars = _Bars(progress, f"{suite.name} [{suite.preset}] continual", len(jobs))
-    for (round_name, row, a, b), run in in_turn(jobs, lambda job: continual_run(store, suite, *job), is_done):
-        bars.start(f"{round_name} {row.row_id} {a.model_name}+{b.model_name}", total)
-        if is_done(None, run):
-            bars.finish("already trained and evaluated")
-            continue
-        partner = runs[learner_jobs(row, a, b)[1].model_name]
-        train_continual(run, suite, row, a, b, partner, device, log=log, progress=lambda step, rows: bars.update(
-            step, "returns " + " ".join(f"{r['rolling_return']:.2f}" for r in rows)))
-        actor = run.load_model(layout.ACTOR, device)[0]
-        for key, episodes in evaluations:
-            record = evaluate_into(run, key, actor, suite.tasks[key], episodes, suite, device)
-            bars.update(total, f"{record['mean_return']:.2f} on {key}")
-        bars.finish("trained and evaluated")
+JOB_KIND = JobKind("continual", lambda ctx, job: [continual_run(ctx.store, ctx.suite, *job.inputs)], _done, _execute)
+"""The ``continual`` job kind of the protocol's graph: one row on one pair."""

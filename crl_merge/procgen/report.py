@@ -23,7 +23,8 @@ from crl_merge.procgen import layout
 from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo.curve import read_curve
 from crl_merge.procgen.continual import continual_jobs
-from crl_merge.procgen.protocol import merge_jobs, merged_model_evaluations
+from crl_merge.procgen.protocol import merge_jobs
+from crl_merge.procgen.runs import merged_model_evaluations
 from crl_merge.procgen.suite import SUPER, Suite
 from crl_merge.stats import interval, probability_of_improvement
 from crl_merge.store import RunStore, StoreError
