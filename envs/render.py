@@ -2,10 +2,20 @@
 
 Each visible entity is drawn as a small square patch of pixels around its box. For every
 patch pixel we inverse-map the pixel centre into the (possibly rotated, possibly tiled)
-sprite and sample the nearest texel, as Qt's non-smooth painter does. The painter's
-algorithm is replaced by a max-reduction: each drawn pixel carries the key
-``(draw_order + 1) << 24 | rgb`` and ``scatter_reduce(amax)`` keeps the topmost one. That
-is order-independent and deterministic on every device, and needs no loop over entities.
+sprite and sample the nearest texel of the sprite's full-resolution PNG, once, as Qt's
+non-smooth painter does: with the position p in texels, texel ``ceil(p) - 1`` (Qt's
+fixed-point blits round so), so a pixel is drawn when its centre lies in (left, right] and
+(top, bottom] of the box. The painter's algorithm is replaced by a max-reduction: each
+drawn pixel carries the key ``(draw_order + 1) << 32 | alpha << 24 | rgb`` and
+``scatter_reduce(amax)`` keeps the topmost one. That is order-independent and
+deterministic on every device, and needs no loop over entities.
+
+Colours are premultiplied by alpha with Qt's rounding, and every texel with nonzero alpha
+is drawn: the topmost texel's premultiplied colour is exactly Qt's source-over blend onto
+the black background. Where a partially transparent texel (a sprite's soft edge) lies over
+another sprite, the sprite below does not show through it (one layer is kept per pixel).
+With the stock tasks that and Qt's fixed-point rounding leave well under 1% of the lit
+pixels different from the real game on the same state (measured by ``envs.procgen_state.run_same_state``).
 
 How the work is laid out (the cost at 64 environments is the number of tensor operations,
 not their size, so everything is arranged to need few of them):
@@ -42,11 +52,10 @@ import numpy as np
 import torch
 
 FRAME = 64  # observation side, pixels
-TEX = 64  # every sprite is resampled (nearest) to TEX×TEX texels; sprites are stretched to their box anyway
-PAD = TEX + 2  # atlas side with its transparent border: texel coordinate -1 and TEX are "outside"
 CANVAS = FRAME + 1  # canvas side: row/column FRAME is the trash for off-canvas pixels
-NO_KEY = -(1 << 62) - (1 << 24)  # transparent texel: negative whatever order (< 2**38) is added
-ORDER_LIMIT = 1 << 38
+ORDER_SHIFT = 32  # a key is (order + 1) << 32 | alpha << 24 | premultiplied rgb
+NO_KEY = -(1 << 62) - (1 << ORDER_SHIFT)  # transparent texel: negative whatever order (< 2**30) is added
+ORDER_LIMIT = 1 << 30
 
 KNOWN_SPRITES = frozenset(
     [f"spaceShips_00{i}.png" for i in range(1, 10)]
@@ -74,7 +83,7 @@ class SpriteBatch:
     """Fixed-capacity slots of one kind of entity, all tensors of shape ``[num_envs, slots]``.
 
     ``x, y, rx, ry`` are the world-space centre and half-extents; ``texture`` (int64) indexes
-    the game's texture list; ``order`` (int64, 0 ≤ order < 2**38) is the draw order, larger on
+    the game's texture list; ``order`` (int64, 0 ≤ order < 2**30) is the draw order, larger on
     top; ``patch`` is the side, in pixels, of a square that surely covers the drawn box
     (rotated included). Rotation is clockwise on screen: ``quarter_turns`` (0-3, the whole
     batch) plus ``flip`` (a further half turn, per slot) cover most sprites; a free rotation
@@ -123,14 +132,20 @@ def procgen_asset_dir() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def qt_byte_mul(c: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Qt's 8-bit product c·a/255 (``BYTE_MUL``, ``qPremultiply``): (t + t/256 + 128)/256, t = c·a."""
+    t = c * a
+    return (t + (t >> 8) + 0x80) >> 8
+
+
 @functools.lru_cache(maxsize=None)
 def _load_sprite(path: str) -> np.ndarray:
-    """RGBA sprite resampled (nearest) to TEX×TEX, colour premultiplied by alpha."""
+    """The sprite's RGBA texels at full resolution ``[H, W, 4]``, colour premultiplied by
+    alpha as Qt converts an image to ``ARGB32_Premultiplied``."""
     from PIL import Image
 
-    img = Image.open(path).convert("RGBA").resize((TEX, TEX), Image.Resampling.NEAREST)
-    rgba = np.asarray(img).astype(np.int64)
-    rgba[..., :3] = rgba[..., :3] * rgba[..., 3:] // 255
+    rgba = np.asarray(Image.open(path).convert("RGBA")).astype(np.int64)
+    rgba[..., :3] = qt_byte_mul(rgba[..., :3], rgba[..., 3:])
     return rgba
 
 
@@ -155,24 +170,32 @@ class Renderer:
             warnings.warn("procgen-mirror's sprite files were not found; drawing monochrome rectangles instead",
                           stacklevel=2)
         self.monochrome = folder is None
-        atlas = np.zeros((len(textures), TEX, TEX, 4), dtype=np.int64)
-        for i, spec in enumerate(textures):
-            if self.monochrome:
-                atlas[i, ..., :3] = monochrome_colour(spec.mono_type, spec.mono_theme)
-                atlas[i, ..., 3] = 255
+        images = []
+        for spec in textures:
+            if self.monochrome:  # one opaque texel: the flat colour fills the box
+                images.append(np.array([[[*monochrome_colour(spec.mono_type, spec.mono_theme), 255]]], dtype=np.int64))
             else:
-                atlas[i] = _load_sprite(str(folder / spec.file))
-        # Little-endian byte order r, g, b: the canvas's low three bytes are then the frame itself.
-        packed = atlas[..., 0] | (atlas[..., 1] << 8) | (atlas[..., 2] << 16)
-        keys = np.where(atlas[..., 3] >= 128, packed, NO_KEY)
-        # texture i at [i], its transpose (for odd quarter turns) at [T + i]; a transparent border
-        padded = np.full((2 * len(textures), PAD, PAD), NO_KEY, dtype=np.int64)
-        padded[:len(textures), 1:-1, 1:-1] = keys
-        padded[len(textures):, 1:-1, 1:-1] = keys.transpose(0, 2, 1)
+                images.append(_load_sprite(str(folder / spec.file)))
+        # Texture i at [i], its transpose (for odd quarter turns) at [T + i], each at full
+        # resolution with a transparent border, one after the other in one flat key table.
+        # Per texture: width, height, row stride and the flat index of texel (0, 0).
+        images += [img.transpose(1, 0, 2) for img in images]
+        chunks, info, at = [], [], 0
+        for img in images:
+            h, w = img.shape[:2]
+            # Little-endian byte order r, g, b, alpha: the canvas's low three bytes are the frame itself.
+            packed = img[..., 0] | (img[..., 1] << 8) | (img[..., 2] << 16) | (img[..., 3] << 24)
+            padded = np.full((h + 2, w + 2), NO_KEY, dtype=np.int64)
+            padded[1:-1, 1:-1] = np.where(img[..., 3] > 0, packed, NO_KEY)
+            chunks.append(padded.reshape(-1))
+            info.append((w, h, w + 2, at + w + 3))
+            at += padded.size
+        assert at < 1 << 24, "texel indices are computed exactly in float32"
         self.num_textures = len(textures)
         self.device = torch.device(device)
         self.compact = self.device.type == "cpu" if compact is None else compact
-        self.texel_key = torch.as_tensor(padded.reshape(-1), device=self.device)
+        self.texel_key = torch.as_tensor(np.concatenate(chunks), device=self.device)
+        self.texture_info = torch.tensor(info, dtype=torch.float32, device=self.device).T.contiguous()  # [4, 2T]
         # per quarter turn (0-3): (cos, sin) for the general pass, axis signs for the separable one
         self.turn_cs = torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]], device=self.device)
         self.turn_sigma = torch.tensor([[1.0, -1.0, -1.0, 1.0], [1.0, 1.0, -1.0, -1.0]], device=self.device)
@@ -210,11 +233,11 @@ class Renderer:
             parts = [self._instances(p, num_envs, deferred, float_order) for p in plans]
             f, order = (parts[0][0], parts[0][1]) if len(parts) == 1 else \
                 (torch.cat([p[0] for p in parts], 1), None if float_order else torch.cat([p[1] for p in parts]))
-            if deferred:  # extents in pixels per TEX texels, looked up from a table scaled once
-                scaled = self._const(("extent", id(table), scale), lambda: (table, table * (2.0 * scale / TEX)))[1]
+            if deferred:  # box sides in pixels, looked up from a table scaled once
+                scaled = self._const(("extent", id(table), scale), lambda: (table, table * (2.0 * scale)))[1]
                 extent = scaled.index_select(1, f[_TEXR].long())
             else:
-                extent = f[_EX:_EX + 2] * (2.0 * scale / TEX)
+                extent = f[_EX:_EX + 2] * (2.0 * scale)
             key, pixel = self._pixels(f, extent, order, cx, cy, scale, general, tiled, q)
             canvas.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amax")
         # A strided view (no copy): callers that need contiguous memory call .contiguous().
@@ -297,31 +320,34 @@ class Renderer:
         offsets = self._const(("offsets", q), lambda: torch.arange(q, dtype=torch.float32, device=self.device)[:, None] + 0.5)
         centre = origin[:, None, :] + offsets  # [2, q, V] pixel centres: columns and rows + 0.5 (exact)
         d = centre - p[:, None, :]  # pixel centre relative to the sprite centre
-        # with extents in pixels per TEX texels: u·TEX = d / (extent/TEX) + TEX/2 (exact scaling by 2**k)
+        # the sprite coordinates in [0, 1) inside the box: d / side + 1/2
         if general:
             cs = f[_AB:_AB + 2]
             conj = self._const(("conj",), lambda: torch.tensor([[1.0], [-1.0]], device=self.device))
             col = d[:1] * (cs * conj)[:, None, :]  # (cos·dx, −sin·dx) [2, q, V]
             row = d[1:] * cs.flip(0)[:, None, :]  # (sin·dy, cos·dy)
             # u = cos·dx + sin·dy, v = cos·dy − sin·dx: [2, q(row), q(col), V]
-            uv = (col[:, None] + row[:, :, None]).div_(extent[:, None, None, :]).add_(TEX / 2)
+            uv = (col[:, None] + row[:, :, None]).div_(extent[:, None, None, :]).add_(0.5)
         else:  # u from the columns, v from the rows (sign per axis; odd turns use the transposed atlas)
-            uv = (d * f[_AB:_AB + 2, None, :]).div_(extent[:, None, :]).add_(TEX / 2)  # [2, q, V]
+            uv = (d * f[_AB:_AB + 2, None, :]).div_(extent[:, None, :]).add_(0.5)  # [2, q, V]
         if tiled:
-            outside = (uv < 0) | (uv >= TEX)
+            outside = (uv < 0) | (uv >= 1)
             reps = f[_TILE:_TILE + 2, None, None, :] if general else f[_TILE:_TILE + 2, None, :]
-            uv = torch.where(outside, -1.0, torch.frac((uv * reps) / TEX) * TEX)
-        uv = uv.floor_().clamp_(-1, TEX)  # texel coordinates, -1 and TEX: the transparent border
-        base = (f[_TEXR] * (PAD * PAD)).add_(PAD + 1)
+            uv = torch.where(outside, -1.0, torch.frac(uv * reps))
+        # the texture's own texels (full resolution, sampled once: nearest, as Qt without smoothing)
+        info = self.texture_info.index_select(1, f[_TEXR].long())  # width, height, stride, base [4, V]
+        size = info[:2, None, None, :] if general else info[:2, None, :]
+        uv = uv.mul_(size).ceil_().sub_(1.0).clamp_(min=-1.0)
+        uv = torch.minimum(uv, size, out=uv)  # texel coordinates; -1 and the width/height: the transparent border
         if general:
-            texel = torch.add(uv[0], uv[1], alpha=PAD).add_(base).long()
+            texel = torch.addcmul(uv[0].add_(info[3]), uv[1], info[2]).long()
         else:
-            texel = torch.add(base, uv[1], alpha=PAD).long()[:, None, :] + uv[0].long()
+            texel = torch.addcmul(info[3], uv[1], info[2]).long()[:, None, :] + uv[0].long()
         key = self.texel_key.index_select(0, texel.view(-1)).view(texel.shape)
-        if order is None:  # float orders (< 2**24): (order + 1)·2**24 is exact in float32
-            key += f[_ORD].add(1.0).mul_(float(1 << 24)).long()
+        if order is None:  # float orders (< 2**24): (order + 1)·2**32 is exact in float32
+            key += f[_ORD].add(1.0).mul_(float(1 << ORDER_SHIFT)).long()
         else:
-            key += (order + 1) << 24
+            key += (order + 1) << ORDER_SHIFT
         # pixel index = centre − 0.5; off-canvas ones (−1, FRAME) → the trash row/column FRAME
         where = torch.remainder(centre.clamp_(-0.5, FRAME + 0.5), CANVAS).long()
         rows = torch.add(env * (CANVAS * CANVAS), where[1], alpha=CANVAS)  # [q, V]
