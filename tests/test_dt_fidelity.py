@@ -214,14 +214,18 @@ def test_anchored_finetune_pulls_the_blocks_to_the_start_and_leaves_ln_f_and_tim
     fc = moved.transformer.blocks[0].mlp.fc.weight
     assert anchor_loss(moved, before).item() == pytest.approx(0.5 * fc.numel() ** 0.5, rel=1e-5)
 
-    def tune(init_reg, where):
-        config = TrainConfig(steps=30, batch_size=8, learning_rate=1e-3, warmup_steps=1, evaluations=0,
-                             init_reg=init_reg)
-        model = _hopper()
-        return train(RunStore(tmp_path / where).run("t", spec={}), model, {"hopper": _toy_sampler()}, config,
-                     seed=0, frozen=list(ANCHORED_FROZEN)).state_dict()
+    def tune(init_reg, where, stop=None, seed=0):
+        config = TrainConfig(steps=30, batch_size=8, learning_rate=1e-3, warmup_steps=1, checkpoint_every=5,
+                             evaluations=0, init_reg=init_reg)
+        model = train(RunStore(tmp_path / where).run("t", spec={}), _hopper(seed), {"hopper": _toy_sampler()}, config,
+                      seed=0, frozen=list(ANCHORED_FROZEN), stop=stop)
+        return None if model is None else model.state_dict()
 
     free, pulled = tune(0.0, "free"), tune(10.0, "pulled")
+    # killed and resumed, the pull is still to the weights the run began from
+    assert tune(10.0, "resumed", stop=lambda step: step == 12) is None
+    resumed = tune(10.0, "resumed", seed=9)
+    assert all(torch.equal(resumed[k], pulled[k]) for k in pulled)
     for tuned in (free, pulled):
         frozen = [k for k in tuned if k.startswith(("transformer.ln_f.", "io.hopper.embed_timestep."))]
         assert len(frozen) == 3 and all(torch.equal(tuned[k], before[k]) for k in frozen)
