@@ -5,10 +5,8 @@ SIGKILL."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -21,7 +19,7 @@ from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
 from crl_merge.procgen.ppo.curve import read_curve
 from crl_merge.procgen.ppo.fast import train_fast
 from crl_merge.store import RunStore
-from tests.test_run_suite import checkpointed, finished_artifacts_are_intact, resume_test_suite
+from tests.test_run_suite import checkpointed, finished_artifacts_are_intact, kill_when, resume_test_suite
 
 TINY = PPOConfig.from_mapping({"n_envs": 4, "n_steps": 32, "batch_size": 64, "n_epochs": 2}, "test")
 SEEDS = [(0, 0), (1, 2), (3, 3)]
@@ -114,13 +112,7 @@ def test_batched_grid_resumes_after_sigkill(tmp_path):
     train = store / "starpilot" / "quick" / "train"
     runs = [train / "super" / "00", train / "dodge" / "00", train / "shoot" / "01"]
 
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + 240
-    while not all(checkpointed(run) for run in runs):  # all three mid-way, trained together
-        assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_when(command, env, lambda: all(checkpointed(run) for run in runs), 240)  # all three mid-way, together
     finished_artifacts_are_intact(store)
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr

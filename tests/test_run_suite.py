@@ -99,6 +99,18 @@ def checkpointed(run: Path) -> bool:
     return manifest.exists() and "resume" in json.loads(manifest.read_text())["artifacts"]
 
 
+def kill_when(command: list[str], env: dict, ready, seconds: float) -> None:
+    """Start ``command`` and SIGKILL it as soon as ``ready()`` holds (failing if it exits or
+    ``seconds`` pass first, with its output); the finished artifacts must then be intact."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + seconds
+    while not ready():
+        assert process.poll() is None and time.time() < deadline, process.stdout.read().decode()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def resume_test_suite(tmp_path: Path) -> Path:
     """The Starpilot suite as a SIGKILL test needs it: one model per task, 10 updates with a
     checkpoint after each, one merge (training and its resume are what is tested)."""
@@ -121,14 +133,8 @@ def test_sigkill_mid_training_then_resume(tmp_path):
                "--store", str(store), "--results", str(tmp_path / "results")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     second_run = store / "starpilot" / "quick" / "train" / "dodge" / "00"
-    deadline = time.time() + 240
-    while not checkpointed(second_run):  # the first run finished, the second is mid-way
-        assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_when(command, env, lambda: checkpointed(second_run), 240)  # the first run finished, the second mid-way
     finished_artifacts_are_intact(store)
     super_run = store / "starpilot" / "quick" / "train" / "super" / "00"
     finished_actor = (super_run / "actor.safetensors").stat().st_mtime_ns
@@ -158,14 +164,8 @@ def test_sigkill_mid_federated_training_then_resume(tmp_path):
                "--store", str(store), "--results", str(tmp_path / "results")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     federated = store / "starpilot" / "quick" / "continual" / "same_init" / "federated-average-a0.5-m2" / "00+01"
-    deadline = time.time() + 400
-    while not checkpointed(federated):
-        assert first.poll() is None and time.time() < deadline, first.stdout.read().decode()
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_when(command, env, lambda: checkpointed(federated), 400)
     finished_artifacts_are_intact(store)
 
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
