@@ -1,7 +1,9 @@
 """Environment steps per second of end-to-end PPO training, in one run: the ``fast`` trainer
-with all the machine's threads and with one, K models trained as one batch (``--batch K``),
-N concurrent one-thread trainings (what ``crl-merge run --jobs N`` does with a grid), and
-stable-baselines3's PPO (the reference), same task and hyperparameters.
+with all the machine's threads (fp32 as a library call makes it; fp32 and bf16 autocast in a
+process that keeps freed memory, as ``crl-merge`` does) and with one, K models trained as one
+batch (``--batch K``), N concurrent one-thread trainings (what ``crl-merge run --jobs N`` does
+with a grid), and stable-baselines3's PPO (the reference), same task and hyperparameters.
+Every CPU measurement runs in a fresh process, so that no setting leaks from one to the next.
 
     make bench-train                                   # CPU, and the GPU if there is one
     python benchmarks/bench_train.py --updates 3 --device cuda
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 
 import envs
+from crl_merge.host_memory import keep_freed_memory
 from crl_merge.models import make_actor_critic
 from crl_merge.procgen.ppo.config import PPOConfig
 from crl_merge.procgen.ppo.batched import train_fast_batched
@@ -33,12 +36,15 @@ TRAINERS = {"fast": train_fast, "sb3": train_sb3}
 
 
 def steps_per_second(trainer: str, task_name: str, ppo: PPOConfig, updates: int, device: str,
-                     threads: int | None = None) -> float:
+                     threads: int | None = None, precision: str = "fp32", keep_memory: bool = False) -> float:
     if threads:
         torch.set_num_threads(threads)
+    if keep_memory:
+        keep_freed_memory()
     rows = []
+    options = {"precision": precision} if trainer == "fast" else {}
     TRAINERS[trainer](envs.get_task(task_name), ppo, (updates + 1) * ppo.rollout_size, 0, 0, device=device,
-                      progress=lambda step, row: rows.append(row))
+                      progress=lambda step, row: rows.append(row), **options)
     timed = rows[1:]  # the first update pays for warm-up (allocation, kernel selection)
     return len(timed) * ppo.rollout_size / sum(ppo.rollout_size / r["steps_per_second"] for r in timed)
 
@@ -52,12 +58,10 @@ def batched_steps_per_second(count: int, task_name: str, ppo: PPOConfig, updates
     return count * len(timed) * ppo.rollout_size / sum(ppo.rollout_size / r["steps_per_second"] for r in timed)
 
 
-def concurrent_steps_per_second(jobs: int, task_name: str, ppo: PPOConfig, updates: int) -> float:
-    """Aggregate steps/s of ``jobs`` one-thread trainings running at once (separate processes)."""
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs) as pool:
-        rates = pool.starmap(steps_per_second, [("fast", task_name, ppo, updates, "cpu", 1)] * jobs)
-    return sum(rates)
+def in_processes(jobs: int, *args) -> float:
+    """The summed :func:`steps_per_second` of ``jobs`` fresh processes measuring ``args`` at once."""
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        return sum(pool.starmap(steps_per_second, [args] * jobs))
 
 
 def minibatch_update_ms(input_layout: str, bf16: bool, batch_size: int, repeats: int = 3) -> float:
@@ -142,23 +146,31 @@ def main() -> None:
         print(f"# fp32 2048² matrix product: {matmul_gflops(1):.0f} GFLOP/s on 1 thread, "
               f"{matmul_gflops(threads):.0f} on {threads}")
         return
-    print(f"{'configuration':<42} {'steps/s':>9} {'/ sb3':>7}")
+    print(f"{'configuration':<46} {'steps/s':>9} {'/ sb3':>7} {'/ fast fp32':>12}")
     for device in devices:
         started = time.perf_counter()
-        sb3 = steps_per_second("sb3", args.task, ppo, args.updates, device)
+        # on the CPU each measurement is a fresh process; a GPU keeps no such host state.
+        # Arguments: trainer, task, ppo, updates, device, threads, precision, keep freed memory
+        measure = (lambda *a: in_processes(1, *a)) if device == "cpu" else steps_per_second  # noqa: E731
+        common = (args.task, ppo, args.updates, device)
+        sb3 = measure("sb3", *common)
         rows = [(f"{device}: sb3 ({threads} threads)", sb3),
-                (f"{device}: fast ({threads} threads)", steps_per_second("fast", args.task, ppo, args.updates, device))]
+                (f"{device}: fast fp32 ({threads} threads)", measure("fast", *common))]
+        if device == "cpu":
+            rows += [("cpu: fast fp32, freed memory kept", measure("fast", *common, None, "fp32", True)),
+                     ("cpu: fast bf16, freed memory kept", measure("fast", *common, None, "bf16", True)),
+                     ("cpu: fast fp32 (1 thread)", measure("fast", *common, 1))]
+            if args.jobs > 1:
+                rows += [(f"cpu: fast fp32, {args.jobs} 1-thread jobs (sum)", in_processes(args.jobs, "fast", *common, 1)),
+                         (f"cpu: fast bf16 kept, {args.jobs} 1-thread jobs (sum)",
+                          in_processes(args.jobs, "fast", *common, 1, "bf16", True))]
+        else:
+            rows.append((f"{device}: fast bf16", measure("fast", *common, None, "bf16")))
         if args.batch > 1:
             rows.append((f"{device}: fast, batch of {args.batch} (sum)",
                          batched_steps_per_second(args.batch, args.task, ppo, args.updates, device)))
-        if device == "cpu":
-            rows.append((f"cpu: fast (1 thread)", steps_per_second("fast", args.task, ppo, args.updates, device, 1)))
-            torch.set_num_threads(threads)
-            if args.jobs > 1:
-                rows.append((f"cpu: fast, {args.jobs} concurrent 1-thread jobs (sum)",
-                             concurrent_steps_per_second(args.jobs, args.task, ppo, args.updates)))
         for name, rate in rows:
-            print(f"{name:<42} {rate:>9,.0f} {rate / sb3:>6.2f}x")
+            print(f"{name:<46} {rate:>9,.0f} {rate / sb3:>6.2f}x {rate / rows[1][1]:>11.2f}x")
         print(f"# {device}: measured in {time.perf_counter() - started:.0f} s")
 
 

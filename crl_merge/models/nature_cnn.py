@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from crl_merge.models.axes import linear
@@ -37,8 +38,8 @@ class NatureCNN(nn.Module):
         """Post-ReLU activations of every hidden layer (for activation matching and analysis)."""
         # The NHWC frames viewed as NCHW without a copy: a channels-last tensor, which oneDNN
         # convolves faster than a contiguous NCHW copy (training updates ~1.25x on 2 CPU cores).
-        x = obs.permute(0, 3, 1, 2).float() / 255.0
-        out = {"conv1": torch.relu(self.conv1(x))}
+        frames = obs.permute(0, 3, 1, 2)
+        out = {"conv1": torch.relu(self._conv1(frames))}
         out["conv2"] = torch.relu(self.conv2(out["conv1"]))
         out["conv3"] = torch.relu(self.conv3(out["conv2"]))
         out["fc"] = torch.relu(self.fc(out["conv3"].flatten(1)))
@@ -46,6 +47,17 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(obs)["fc"])
+
+    def _conv1(self, frames: torch.Tensor) -> torch.Tensor:
+        """conv1 of the frames scaled to [0, 1]. Under bf16 autocast the pixel values (integers
+        0–255, exact in bf16) go to the convolution as they are and the 1/255 is folded into
+        its weights: scaling and casting the 25M-element input of a 2,048-frame minibatch in
+        fp32 took a third of a bf16 update on the CPU. In fp32 the reference arithmetic stays."""
+        device = frames.device.type
+        if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+            return F.conv2d(frames.to(torch.bfloat16), self.conv1.weight * (1 / 255.0), self.conv1.bias,
+                            stride=self.conv1.stride)
+        return self.conv1(frames.float() / 255.0)
 
 
 def init_like_sb3(model: NatureCNN, head_gain: float) -> NatureCNN:

@@ -47,13 +47,15 @@ def _train(args) -> int:
         print(f"--steps {args.steps:,} rounded up to {steps:,}: whole rollouts of n_envs × n_steps = "
               f"{ppo.rollout_size:,} steps", file=sys.stderr)
     slug = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task.name).strip("_")
-    spec = training_spec(task, ppo, steps, args.init_seed, args.level_seed, args.trainer, args.policy)
+    spec = training_spec(task, ppo, steps, args.init_seed, args.level_seed, args.trainer, args.policy,
+                         precision=args.precision)
+    precision = "" if args.precision == "fp32" else f"-{args.precision}"  # fp32 runs keep their folders
     run = RunStore(args.store).run(
-        "single", slug, f"{args.init_seed}{args.level_seed}-{args.trainer}-{args.policy}-{steps}", spec=spec)
+        "single", slug, f"{args.init_seed}{args.level_seed}-{args.trainer}-{args.policy}{precision}-{steps}", spec=spec)
     with progress_bars() as bars:
         bar = bars.add_task(f"train {task.name} ({args.trainer}, {args.policy})", total=steps, status="")
         trained = train_run(run, task, ppo, steps, args.init_seed, args.level_seed, trainer=args.trainer,
-                            policy=args.policy, device=resolve_device(args.device),
+                            policy=args.policy, precision=args.precision, device=resolve_device(args.device),
                             checkpoint_every=args.checkpoint_every, log=bars.console.print,
                             progress=lambda step, row: bars.update(
                                 bar, completed=step,
@@ -175,6 +177,7 @@ def add_commands(sub) -> None:
     from crl_merge.models import POLICY_LAYOUTS
     from crl_merge.procgen.evaluate import ACTION_MODES
     from crl_merge.procgen.ppo import TRAINERS
+    from crl_merge.procgen.ppo.precision import PRECISIONS
     from crl_merge.procgen.report import REPORT_FORMATS
     from envs.episodes import EPISODE_RULES
     from crl_merge.suite_files import PRESET_NAMES
@@ -191,6 +194,8 @@ def add_commands(sub) -> None:
     p.add_argument("--trainer", choices=TRAINERS, default="fast", help=TRAINER_HELP)
     p.add_argument("--policy", choices=POLICY_LAYOUTS, default="shared",
                    help="one trunk with action and value heads (SB3's CnnPolicy, the thesis), or separate networks")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="the fast trainer's network arithmetic: fp32 (the reference) or bf16 autocast")
     p.add_argument("--ppo", nargs="*", default=[], metavar="KEY=VALUE",
                    help="PPO hyperparameters to change from the thesis's (e.g. n_envs=16)")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between resume checkpoints")

@@ -70,7 +70,8 @@ def continual_run(store: RunStore, suite: Suite, round_name: str, row: Continual
     learners = learner_jobs(row, a, b)[:2 if row.protocol == "federated" else 1]
     spec = {"kind": "continual", "round": round_name, "row": row.row_id, "a": a.model_name, "b": b.model_name,
             "learners": [training_spec(job.task, suite.ppo, suite.training.total_steps, job.init_seed,
-                                       job.level_seed, "fast", suite.training.policy) for job in learners]}
+                                       job.level_seed, "fast", suite.training.policy,
+                                       precision=suite.training.precision) for job in learners]}
     return store.run(*layout.continual_parts(suite, round_name, row, a, b), spec=spec)
 
 
@@ -114,7 +115,7 @@ def train_continual(run: Run, suite: Suite, row: ContinualRow, a: TrainingJob, b
     if log and saved is not None:
         log(f"{run.path}: resuming from the checkpoint at step {saved[1]['global_step']:,}")
     learners = [FastLearner(job.task, suite.ppo, job.init_seed, job.level_seed, device, suite.training.policy,
-                            run.path / "tensorboard" / job.model_name, _unpack(saved, i))
+                            run.path / "tensorboard" / job.model_name, _unpack(saved, i), suite.training.precision)
                 for i, job in enumerate(jobs)]
     total, every = suite.training.total_steps, suite.checkpoint_every
     last_saved = learners[0].global_step
@@ -139,7 +140,8 @@ def train_continual(run: Run, suite: Suite, row: ContinualRow, a: TrainingJob, b
         run.save_file(f"curve-{job.model_name}", f"curve-{job.model_name}.csv", learner.curve.csv_text())
     result, job = learners[-1].result(), jobs[-1]
     meta = {"task": job.task.name, "init_seed": job.init_seed, "level_seed": job.level_seed, "steps": result.steps,
-            "trainer": "fast", "policy": suite.training.policy, "continual": row.row_id}
+            "trainer": "fast", "policy": suite.training.policy, "continual": row.row_id,
+            **({"precision": suite.training.precision} if suite.training.precision != "fp32" else {})}
     run.save_model("critic", result.critic, role="critic", **meta)
     run.save_model(layout.ACTOR, result.actor, role="actor", **meta)
     run.forget(RESUME)

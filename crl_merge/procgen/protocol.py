@@ -134,6 +134,7 @@ def _train(ctx: Context, job: Job, runs: list[Run], bars: Bars, log=print) -> No
             runs[0], model.task, suite.ppo, suite.training.total_steps, model.init_seed, model.level_seed,
             trainer=ctx.trainer, device=ctx.device, checkpoint_every=suite.checkpoint_every, log=log,
             policy=suite.training.policy, snapshot_every=snapshot_every(suite, model),
+            precision=suite.training.precision,
             progress=lambda step, row: bars.update(
                 step, f"return {row['rolling_return']:.2f} · {row['steps_per_second']:,.0f} steps/s"))
     else:
@@ -141,6 +142,7 @@ def _train(ctx: Context, job: Job, runs: list[Run], bars: Bars, log=print) -> No
             runs, [model.task for model in models], suite.ppo, suite.training.total_steps,
             [(model.init_seed, model.level_seed) for model in models], device=ctx.device,
             checkpoint_every=suite.checkpoint_every, log=log, policy=suite.training.policy,
+            precision=suite.training.precision,
             progress=lambda step, rows: bars.update(step, "returns " + " ".join(
                 f"{row['rolling_return']:.2f}" for row in rows) + f" · {rows[0]['steps_per_second']:,.0f} steps/s each")))
     bars.finish("trained" if trained else "already trained")

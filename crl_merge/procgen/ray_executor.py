@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crl_merge.device import resolve_device
+from crl_merge.host_memory import keep_freed_memory
 from crl_merge.procgen import jobs, protocol  # noqa: F401  (protocol registers the job kinds)
 from crl_merge.procgen.jobs import Context, Job
 from crl_merge.store import RunStore
@@ -71,6 +72,7 @@ def _log(text: str) -> None:
 def run_job(ctx: Context, job: Job) -> BarRecord | None:
     """The Ray task: the job run where Ray placed it, holding its claims; None while another
     process holds them."""
+    keep_freed_memory()
     ctx = replace(ctx, device=resolve_device(ctx.device))
     bars = BarRecord()
     return bars if jobs.execute_claimed(ctx, job, bars, _log) else None

@@ -15,7 +15,7 @@ from crl_merge.store import Run, RunStore
 
 def training_run(store: RunStore, suite: Suite, job: TrainingJob, trainer: str) -> Run:
     spec = training_spec(job.task, suite.ppo, suite.training.total_steps, job.init_seed, job.level_seed, trainer,
-                         suite.training.policy, snapshot_every(suite, job))
+                         suite.training.policy, snapshot_every(suite, job), suite.training.precision)
     return store.run(*layout.training_parts(suite, job), spec=spec)
 
 

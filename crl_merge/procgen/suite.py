@@ -16,6 +16,7 @@ from typing import Any
 
 import envs
 from crl_merge.models import POLICY_LAYOUTS
+from crl_merge.procgen.ppo.precision import PRECISIONS
 from crl_merge.procgen.evaluate import ACTION_MODES
 from crl_merge.procgen.plan import MergePlan, parse_merge_plan
 from crl_merge.procgen.ppo.config import PPOConfig
@@ -45,6 +46,9 @@ class Training(Config):
                                                        "the run, at least one rollout)", 1, nullable=True)
     policy: str = option("shared", "str", "actor-critic layout: one trunk with two heads (the thesis's code, "
                                           "SB3's CnnPolicy) or separate networks", choices=POLICY_LAYOUTS)
+    precision: str = option("fp32", "str", "the fast trainer's network arithmetic: fp32 (the reference) or bf16 "
+                                           "autocast (faster where the chip has bf16 units)",
+                            choices=PRECISIONS)
 
 
 @dataclass(frozen=True)

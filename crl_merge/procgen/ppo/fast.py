@@ -23,6 +23,7 @@ from crl_merge.models import make_actor_critic
 from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
 from crl_merge.procgen.ppo.config import PPOConfig
 from crl_merge.procgen.ppo.curve import LearningCurve
+from crl_merge.procgen.ppo.precision import autocast
 from crl_merge.training_state import pack_training_state, unpack_training_state
 
 
@@ -69,7 +70,7 @@ def ppo_loss(policy, obs, actions, old_logp, advantages, returns, ppo: PPOConfig
 
 def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_seed: int, device="cpu",
                checkpoint: TrainingCheckpoint | None = None, tensorboard_dir=None, progress=None,
-               policy_layout: str = "shared", snapshot=None) -> TrainResult:
+               policy_layout: str = "shared", snapshot=None, precision: str = "fp32") -> TrainResult:
     """Train an actor-critic of ``policy_layout`` on ``task`` for at least ``total_steps``
     environment steps (whole rollouts: the step count rounds up to a multiple of
     ``n_envs × n_steps``).
@@ -80,9 +81,10 @@ def train_fast(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_see
     ``progress(step, row)`` is called after every update with the learning-curve row;
     ``snapshot(updates, policy)`` after every update, before any checkpoint is saved (to keep
     the policy of chosen update counts, as the checkpoint-merging protocol needs).
+    ``precision``: the network passes' arithmetic (:mod:`crl_merge.procgen.ppo.precision`).
     """
     saved = checkpoint.load(torch.device(device)) if checkpoint is not None else None
-    learner = FastLearner(task, ppo, init_seed, level_seed, device, policy_layout, tensorboard_dir, saved)
+    learner = FastLearner(task, ppo, init_seed, level_seed, device, policy_layout, tensorboard_dir, saved, precision)
     last_checkpoint = learner.global_step
     while learner.global_step < total_steps:
         row = learner.update()
@@ -104,9 +106,13 @@ class FastLearner:
     and replace their weights by a merge between updates."""
 
     def __init__(self, task, ppo: PPOConfig, init_seed: int, level_seed: int, device="cpu",
-                 policy_layout: str = "shared", tensorboard_dir=None, saved: tuple[dict, dict] | None = None):
-        """``saved``: a :meth:`state` to resume from (the environments start new episodes)."""
+                 policy_layout: str = "shared", tensorboard_dir=None, saved: tuple[dict, dict] | None = None,
+                 precision: str = "fp32"):
+        """``saved``: a :meth:`state` to resume from (the environments start new episodes);
+        ``precision``: the network passes' arithmetic (:mod:`crl_merge.procgen.ppo.precision`)."""
         self.ppo, self.device = ppo, torch.device(device)
+        self.autocast = lambda: autocast(precision, self.device)  # noqa: E731
+        self.autocast()  # an unknown precision fails here, before anything is built
         self.env = envs.make(task, num_envs=ppo.n_envs, seed=level_seed, device=str(self.device))
         self.policy = make_actor_critic(policy_layout, init_seed).to(self.device)
         self.params = list(self.policy.parameters())
@@ -149,7 +155,7 @@ class FastLearner:
         started = time.perf_counter()
         # -- rollout -------------------------------------------------------------------
         policy.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             obs = self.obs
             for t in range(steps):
                 logits, self.value_buf[t] = policy(obs)
@@ -176,8 +182,9 @@ class FastLearner:
             order = torch.randperm(b_obs.shape[0], device=self.device, generator=self.shuffler)
             for start in range(0, b_obs.shape[0], ppo.batch_size):
                 idx = order[start:start + ppo.batch_size]
-                loss, minibatch_stats = ppo_loss(policy, b_obs[idx], b_actions[idx], b_logp[idx], b_adv[idx],
-                                                 b_returns[idx], ppo)
+                with self.autocast():
+                    loss, minibatch_stats = ppo_loss(policy, b_obs[idx], b_actions[idx], b_logp[idx], b_adv[idx],
+                                                     b_returns[idx], ppo)
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.params, ppo.max_grad_norm)
