@@ -35,7 +35,7 @@ from typing import Protocol
 
 import torch
 
-from envs import rng
+from envs import randgen, rng
 from envs.config import GameConfig
 from envs.render import Renderer, SpriteBatch, TextureSpec
 
@@ -74,6 +74,10 @@ class VecGame:
     from a separate, held-out stream for the same seed. Environment i plays stream i of its
     seed unless ``reset(stream=...)`` gives it another. ``num_levels``/``start_level`` as in
     Procgen: 0 levels means the unbounded level set.
+    With the task config's ``level_stream: procgen`` (``envs/randgen.py``), level seeds and
+    levels are the real game's: environment i plays what environment i of
+    ``ProcgenGym3Env(rand_seed=seed, num_levels=…, start_level=…)`` plays (``levels="eval"``:
+    ``rand_seed = seed + 2**30``, as ``envs.procgen_ref.ProcgenRef``).
 
     ``sync_free`` (default: on every device but the CPU) makes ``step`` free of host
     synchronisations; on the CPU the default instead skips work that a step does not need
@@ -142,6 +146,9 @@ class VecGame:
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
         stream = env_index if self.stream is None else self.stream.index_select(0, env_index)
+        if self.task.config.level_stream == "procgen":
+            return randgen.level_seeds(randgen.rand_seed(self.seed, self.domain), stream, episode, self.num_levels,
+                                       self.start_level)
         return rng.level_seeds(self.seed, self.domain, stream, episode, self.num_levels, self.start_level)
 
     def _per_env(self, values, name: str, limit: int) -> torch.Tensor:
