@@ -1,0 +1,108 @@
+"""``level_stream: procgen``: our engine and the real Procgen, made with the same
+``rand_seed``, ``num_levels`` and ``start_level``, play the same levels. Both are stepped
+with the same actions; every step's rewards, dones and level seeds must agree, every
+episode's return and length, and every level's contents (the real game's fresh level
+against ours written into it: every entity field but the image themes, StarPilot's spawn
+list in the real game's order included) and where the real game's level generator stands
+after making it (the number of words drawn, themes included).
+
+The slow check, ``CRL_LEVEL_STREAM_EPISODES=1000`` (episodes per game), plays that many
+episodes of each game on 16 environments."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from envs import stdsort
+from envs.policies import make_policy
+from envs.procgen_ref import ProcgenRef
+from envs.procgen_state import generators, level_differences
+from envs.schema import ConfigError
+from tests.test_mt19937 import state_after
+
+SLOW_EPISODES = int(os.environ.get("CRL_LEVEL_STREAM_EPISODES", "0"))
+
+
+def play(game, policy, num_envs, episodes, seed, num_levels=0, start_level=0, levels="train"):
+    """Plays both engines until ``episodes`` episodes have ended, checking as it goes (see the
+    module docstring); returns the levels checked and how many of them (StarPilot) have ships
+    spawning in the same step, where the spawn list's order matters."""
+    task = envs.get_task(f"{game}/original", {"level_stream": "procgen"})
+    kwargs = dict(seed=seed, num_levels=num_levels, start_level=start_level, levels=levels)
+    ours, real = envs.make(task, num_envs, **kwargs), ProcgenRef(task, num_envs, **kwargs)
+    act = make_policy(policy, num_envs, seed=1)
+    obs = ours.reset()
+    real.reset()
+    checked = {"levels": 0, "with_ties": 0}
+
+    def check_levels(envs_started, real_seeds):
+        assert torch.equal(ours.level_seed.index_select(0, envs_started), real_seeds.index_select(0, envs_started))
+        states = real.env.get_state()
+        draws = ours.game.procgen_draws(ours.level_seed)
+        for i in envs_started.tolist():
+            assert level_differences(states[i], ours.game, ours.state, i) == [], f"environment {i}"
+            words, pos = generators(states[i])["rand_gen"]
+            expected = state_after(int(ours.level_seed[i]), int(draws[i]))
+            assert pos == expected[1] and np.array_equal(words, expected[0]), f"environment {i}: draw count"
+            if game == "starpilot":
+                spawn = ours.state["sched_t"][i]
+                checked["with_ties"] += bool((spawn[1:] == spawn[:-1])[spawn[1:] < 1 << 40].any())
+            checked["levels"] += 1
+
+    check_levels(torch.arange(num_envs), torch.tensor([i["level_seed"] for i in real.env.get_info()]))
+    ended_count, step = 0, 0
+    while ended_count < episodes:
+        action = torch.as_tensor(act(step, obs))
+        step += 1
+        obs, reward, done, info = ours.step(action)
+        _, real_reward, real_done, real_info = real.step(action)
+        assert torch.equal(done, real_done) and torch.equal(reward, real_reward), f"step {step}"
+        assert torch.equal(info["prev_level_seed"], real_info["prev_level_seed"])
+        ended = done.nonzero().squeeze(1)
+        if ended.numel():
+            for key in ["episode_return", "episode_length", "prev_level_complete"]:
+                assert torch.equal(info[key][ended], real_info[key][ended].to(info[key].dtype)), key
+            check_levels(ended, real_info["level_seed"])
+            ended_count += ended.numel()
+    return checked
+
+
+CASES = [("starpilot", "random", 0, 0, 3, "train"), ("starpilot", "up_fire", 10, 100, 4, "train"),
+         ("starpilot", "random", 0, 0, 5, "eval"), ("fruitbot", "random", 0, 0, 3, "train"),
+         ("fruitbot", "zigzag", 10, 100, 4, "train"), ("fruitbot", "noop", 0, 0, 5, "eval")]
+
+
+@pytest.mark.parametrize("game, policy, num_levels, start_level, seed, levels", CASES,
+                         ids=[f"{g}-{p}-{n}-{lv}" for g, p, n, _, _, lv in CASES])
+def test_the_same_levels_as_the_real_game(game, policy, num_levels, start_level, seed, levels):
+    checked = play(game, policy, num_envs=4, episodes=24, seed=seed, num_levels=num_levels,
+                   start_level=start_level, levels=levels)
+    assert checked["levels"] >= 28
+    if game == "starpilot":
+        assert checked["with_ties"] >= 5  # the sort order was really tested
+
+
+@pytest.mark.skipif(not SLOW_EPISODES, reason="slow: set CRL_LEVEL_STREAM_EPISODES (e.g. 1000 episodes per game)")
+@pytest.mark.parametrize("game", ["starpilot", "fruitbot"])
+def test_many_episodes_the_same_as_the_real_game(game):
+    checked = play(game, "random", num_envs=16, episodes=SLOW_EPISODES, seed=7)
+    print(f"\n{game}: {checked['levels']} levels identical ({checked['with_ties']} with ships spawning together)")
+
+
+def test_std_sort_order_is_a_sorted_permutation_and_small_lists_sort_stably():
+    gen = np.random.default_rng(0)
+    for n in [0, 1, 5, 16, 17, 40, 200]:
+        keys = gen.integers(0, 8, n).tolist()
+        order = stdsort.sort_order(keys, lambda a, b: a > b)
+        assert sorted(order) == list(range(n))
+        assert [keys[i] for i in order] == sorted(keys, reverse=True)
+        if n <= stdsort.THRESHOLD:  # insertion sort only
+            assert order == sorted(range(n), key=lambda i: -keys[i])
+
+
+def test_a_bad_level_stream_names_the_key_and_the_choices():
+    with pytest.raises(ConfigError, match=r"level_stream.*'random'.*\['hash', 'procgen'\]"):
+        envs.make("starpilot/original", num_envs=1, overrides={"level_stream": "random"})
