@@ -77,7 +77,9 @@ class VecGame:
     With the task config's ``level_stream: procgen`` (``envs/randgen.py``), level seeds and
     levels are the real game's: environment i plays what environment i of
     ``ProcgenGym3Env(rand_seed=seed, num_levels=…, start_level=…)`` plays (``levels="eval"``:
-    ``rand_seed = seed + 2**30``, as ``envs.procgen_ref.ProcgenRef``).
+    ``rand_seed = seed + 2**30``, as ``envs.procgen_ref.ProcgenRef``). Drawing those seeds
+    and StarPilot's spawn order reads data on the host, so off the CPU that stream's level
+    generation synchronises.
 
     ``sync_free`` (default: on every device but the CPU) makes ``step`` free of host
     synchronisations; on the CPU the default instead skips work that a step does not need

@@ -318,11 +318,12 @@ class Starpilot:
             active = t <= self.level_end
             if self.sync_ok and not bool(active.any()):
                 break
-            w = out.take(cursor, per_group)
+            # after a level's last group: zeros, as when the loop stops (unused, but the same levels either way)
+            w = out.take(cursor, per_group) * active[:, None]
             starts[:, g] = torch.where(active, t, self.level_end + 1)
-            size[:, g] = lo + w[:, 1] % span
+            size[:, g] = torch.where(active, lo + w[:, 1] % span, 0)
             theme[:, g] = randgen.randn(w[:, 2], self.n_enemy)
-            y[:, g] = randgen.rand01(w[:, 3]) * 15.0 + 0.5
+            y[:, g] = torch.where(active, randgen.rand01(w[:, 3]) * 15.0 + 0.5, 0.0)
             ship[:, g] = w[:, 4:4 + 4 * J].view(n, J, 4)[..., :3]
             gap = randgen.randint(w.gather(1, (4 + 4 * size[:, g])[:, None])[:, 0], 10, 30)
             t = torch.where(active, t + gap, t)
@@ -346,7 +347,7 @@ class Starpilot:
         """``[n, G·J]`` indices of the ships (masked ``spawn``, ``NEVER`` where none) in the
         order the real game releases them: its spawn list (groups in order, ships in order)
         sorted by ``std::sort`` on descending spawn step, read from the back; then the empty
-        entries."""
+        entries. Replayed in Python on the host (off the CPU, a synchronisation)."""
         rows = []
         for row in spawn.tolist():
             ships = [k for k, s in enumerate(row) if s < NEVER]
