@@ -4,7 +4,8 @@ with the same actions; every step's rewards, dones and level seeds must agree, e
 episode's return and length, and every level's contents (the real game's fresh level
 against ours written into it: every entity field but the image themes, StarPilot's spawn
 list in the real game's order included) and where the real game's level generator stands
-after making it (the number of words drawn, themes included).
+after making it (the number of words drawn, themes included). With as many sprites as the
+real game has themes, the themes themselves are the real ones too.
 
 The slow check, ``CRL_LEVEL_STREAM_EPISODES=1000`` (episodes per game), plays that many
 episodes of each game on 16 environments."""
@@ -120,3 +121,65 @@ def test_sync_free_generation_makes_the_same_levels(game):
         env.game.sync_ok = sync_ok
         made.append(env.game.generate(seeds))
     assert all(torch.equal(made[0][k], made[1][k]) for k in made[0])
+
+
+SHIPS = [f"spaceShips_00{k}.png" for k in range(1, 8)]  # the real game's 7 FLYER themes
+ROCKETS = [f"spaceRockets_00{k}.png" for k in range(1, 5)]  # its 4 FINISH_LINE themes
+
+
+def test_themes_are_the_real_games_with_its_theme_counts():
+    """With as many sprites as the real game has themes (StarPilot: 7 ships, 4 rockets;
+    FruitBot's thesis tasks: 2 fruits, 2 treats, 3 presents), every theme is the real one."""
+    from envs.games import fruitbot as fb
+    from envs.games import starpilot as sp
+    from envs.procgen_state import FB_BAD, FB_GOOD, FB_PRESENT, ProcgenState
+
+    real = ProcgenRef("starpilot/original", 8, seed=9)
+    real.reset()
+    ours = envs.make("starpilot/original", 8, seed=9, overrides={"level_stream": "procgen", "enemy_sprites": SHIPS})
+    ours.reset()
+    for i, data in enumerate(real.env.get_state()):
+        live = ours.state["sched_t"][i] < sp.NEVER
+        themes = (ours.state["sched"][i, sp.TEX, live] - ours.game.tex_ship).long()
+        assert themes.tolist() == ProcgenState(data).spawners["image_theme"][::-1].tolist()
+
+    real = ProcgenRef("fruitbot/original", 8, seed=9)
+    real.reset()
+    ours = envs.make("fruitbot/super", 8, seed=9, overrides={"level_stream": "procgen"})
+    ours.reset()
+    game = ours.game
+    tex = ours.state["draw"][:, fb.TEXTURE].long()
+    first = fb.NUM_CELLS + fb.NUM_TILES
+    for i, data in enumerate(real.env.get_state()):
+        ents = ProcgenState(data).entities
+        assert (tex[i, first:first + 10] - fb.TEX_PRESENT).tolist() == ents["image_theme"][ents["type"] == FB_PRESENT].tolist()
+        items = ours.state["boxes"][i, 1, 2 * fb.NUM_ROWS + 10:] > fb.PARK / 2
+        ours_items = (tex[i, first + 10:first + 10 + game.num_items] - game.item_tex0)[items]
+        real_items = ents["image_theme"][(ents["type"] == FB_GOOD) | (ents["type"] == FB_BAD)]
+        assert ours_items.tolist() == real_items.tolist()
+
+
+def test_the_rocket_theme_is_drawn_after_the_steps_before_the_level_end():
+    """The real game draws one word per step and the rocket's theme at the level end (step
+    500): its level with the ships taken out, played to step 500, shows our rocket theme."""
+    from envs.games import starpilot as sp
+    from envs.procgen_state import ProcgenState
+
+    n = 4
+    real = ProcgenRef("starpilot/original", n, seed=13)
+    real.reset()
+    states = []
+    for data in real.env.get_state():
+        s = ProcgenState(data)
+        s.spawners = s.spawners[:0]
+        states.append(s.to_bytes())
+    real.env.set_state(states)
+    for _ in range(sp.ROCKET_TIME):
+        _, _, done, _ = real.step(torch.full((n,), 4))
+        assert not done.any()
+    ours = envs.make("starpilot/original", n, seed=13, overrides={"level_stream": "procgen", "rocket_sprites": ROCKETS})
+    ours.reset()
+    for i, data in enumerate(real.env.get_state()):
+        ents = ProcgenState(data).entities
+        rocket = ents["image_theme"][ents["type"] == 9]  # FINISH_LINE
+        assert rocket.tolist() == [int(ours.state["tab"][i, sp.TEX, sp.ROCKET]) - ours.game.tex_rocket]
