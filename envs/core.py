@@ -120,6 +120,7 @@ class VecGame:
         self.refresh_size = min(num_envs, math.ceil(num_envs / shortest))
         self.state: dict[str, torch.Tensor] | None = None
         self.stream: torch.Tensor | None = None  # per-environment level streams (None: env i plays stream i)
+        self.procgen_seeds: randgen.LevelSeeds | None = None  # level_stream procgen: the streams' generators
         self._ones_cache = torch.ones(0, dtype=torch.int64, device=self.device)
 
     @contextmanager
@@ -147,10 +148,9 @@ class VecGame:
 
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
+        if self.procgen_seeds is not None:
+            return self.procgen_seeds.draw(env_index, episode)
         stream = env_index if self.stream is None else self.stream.index_select(0, env_index)
-        if self.task.config.level_stream == "procgen":
-            return randgen.level_seeds(randgen.rand_seed(self.seed, self.domain), stream, episode, self.num_levels,
-                                       self.start_level)
         return rng.level_seeds(self.seed, self.domain, stream, episode, self.num_levels, self.start_level)
 
     def _per_env(self, values, name: str, limit: int) -> torch.Tensor:
@@ -179,6 +179,10 @@ class VecGame:
             self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device) if episode is None \
                 else self._per_env(episode, "episode", 2**62)
             self.stream = stream
+            if self.task.config.level_stream == "procgen":
+                self.procgen_seeds = randgen.LevelSeeds(randgen.rand_seed(self.seed, self.domain),
+                                                        self.env_index if stream is None else stream,
+                                                        self.num_levels, self.start_level)
             self.level_seed = self._level_seeds(self.env_index, self.episode)
             self.state = self.game.generate(self.level_seed)
             self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)

@@ -59,18 +59,42 @@ def stream_seeds(rand_seed: int, stream: torch.Tensor) -> torch.Tensor:
     return mt19937.outputs_at(rand_seed, stream)
 
 
+class LevelSeeds:
+    """The level-seed generators of a set of environments (``stream``: their indices in the
+    real game, ``[E]``), each kept where it was last read, so that drawing the next level
+    seeds costs a gather (and a twist every 624 episodes), not a re-seeding.
+
+    ``draw(rows, episode)``: the level seed of episode ``episode`` (0: the first) of the
+    environments ``rows`` (indices into ``stream``, no repeats), in any order of episodes.
+    """
+
+    def __init__(self, rand_seed: int, stream: torch.Tensor, num_levels: int, start_level: int):
+        self.low, self.high = seed_range(num_levels, start_level)
+        self.seeds = stream_seeds(rand_seed, stream)
+        self.state = mt19937.seed_state(self.seeds)
+        self.block = torch.full_like(self.seeds, -1)  # twists done, minus one: the block the state holds
+
+    def draw(self, rows: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
+        if episode.numel() and int(episode.max()) >= MAX_EPISODE:
+            raise ValueError(f"with level_stream: procgen, episodes must be below {MAX_EPISODE}, "
+                             f"got {int(episode.max())}")
+        want, pos = episode // mt19937.N, episode % mt19937.N
+        state, block = self.state.index_select(0, rows), self.block.index_select(0, rows)
+        back = want < block  # an earlier block: start again from the seed
+        if bool(back.any()):
+            state = torch.where(back[:, None], mt19937.seed_state(self.seeds.index_select(0, rows)), state)
+            block = torch.where(back, -1, block)
+        while bool((block < want).any()):
+            behind = block < want
+            state = torch.where(behind[:, None], mt19937.twist(state), state)
+            block = block + behind
+        self.state.index_copy_(0, rows, state)
+        self.block.index_copy_(0, rows, block)
+        return randint(mt19937.temper(state.gather(1, pos[:, None])[:, 0]), self.low, self.high)
+
+
 def level_seeds(rand_seed: int, stream: torch.Tensor, episode: torch.Tensor, num_levels: int,
                 start_level: int) -> torch.Tensor:
     """The level seed of episode ``episode`` (0: the first) of environment ``stream`` of a
     real Procgen game made with ``rand_seed``, ``num_levels``, ``start_level``."""
-    if episode.numel() and int(episode.max()) >= MAX_EPISODE:
-        raise ValueError(f"with level_stream: procgen, episodes must be below {MAX_EPISODE}, got {int(episode.max())}")
-    low, high = seed_range(num_levels, start_level)
-    state = mt19937.seed_state(stream_seeds(rand_seed, stream))
-    block, pos = episode // mt19937.N, episode % mt19937.N
-    out = torch.zeros_like(episode)
-    for b in range(int(block.max()) + 1 if episode.numel() else 0):
-        state = mt19937.twist(state)
-        word = mt19937.temper(state.gather(1, pos[:, None])[:, 0])
-        out = torch.where(block == b, word, out)
-    return randint(out, low, high)
+    return LevelSeeds(rand_seed, stream, num_levels, start_level).draw(torch.arange(stream.shape[0]), episode)

@@ -183,3 +183,19 @@ def test_the_rocket_theme_is_drawn_after_the_steps_before_the_level_end():
         ents = ProcgenState(data).entities
         rocket = ents["image_theme"][ents["type"] == 9]  # FINISH_LINE
         assert rocket.tolist() == [int(ours.state["tab"][i, sp.TEX, sp.ROCKET]) - ours.game.tex_rocket]
+
+
+def test_streams_and_episodes_chosen_at_reset_are_the_real_games():
+    """``reset(stream=, episode=)`` (the adapters' seeds) with the procgen stream: environment
+    i plays environment ``stream[i]``'s levels from its episode ``episode[i]`` on, also past a
+    twist of its generator (episode ≥ 624) and back."""
+    from envs import randgen
+
+    env = envs.make("fruitbot/original", 3, seed=2, num_levels=50, overrides={"level_stream": "procgen"})
+    real_levels = randgen.level_seeds(2, torch.tensor([7, 0, 7, 7]), torch.tensor([0, 0, 700, 1]), 50, 0)
+    env.reset(stream=[7, 0, 7], episode=[700, 0, 0])
+    assert env.level_seed.tolist() == [real_levels[2], real_levels[1], real_levels[0]]
+    env.reset(episode=[1, 0, 700])
+    assert env.level_seed.tolist() == [real_levels[3], real_levels[1], real_levels[2]]
+    with pytest.raises(ValueError, match="below"):
+        env.reset(stream=[2**20, 0, 1])

@@ -333,22 +333,28 @@ class Fruitbot:
         the boxes, the textures and where the cursor ends."""
         N, C, dev = ax.shape[0], self.num_items, self.device
         live = self.item_j < torch.where(self.is_fruit, counts[:, :1], counts[:, 1:])  # [N, C]
-        obst = torch.cat([walls, self.agent_box.expand(N, 4, 1)], 2).clone()  # barriers, presents, agent
-        obst[:, 0, -1] = ax
-        reach = obst[:, 2:] + 0.5  # [N, 2, 21]: overlap ⟺ |dx| < rx + 0.5 and |dy| < ry + 0.5 (float32)
-        xy = torch.full((N, 2, C), PARK, device=dev)
+        # what a try may not overlap: barriers, presents, the agent, then the item slots (parked
+        # until placed); overlap ⟺ max(|dx| − (rx + 0.5), |dy| − (ry + 0.5)) < 0, as the original's
+        # float32 |dx| < rx + 0.5 and |dy| < ry + 0.5 (the sign of a float difference is exact)
+        items = torch.tensor([0.0, PARK, 0.5, 0.5], device=dev)[None, :, None].expand(N, 4, C)
+        obst = torch.cat([walls, self.agent_box.expand(N, 4, 1), items], 2).clone()
+        obst[:, 0, walls.shape[2]] = ax
+        first_item = walls.shape[2] + 1
+        ox, oy = obst[:, None, 0], obst[:, None, 1]  # [N, 1, M]
+        reach_x, reach_y = obst[:, None, 2] + 0.5, obst[:, None, 3] + 0.5
+        scale = torch.tensor([W - 1, H - 1], device=dev)
         tries = torch.arange(ITEM_TRIES, device=dev)
         for i in range(C):
             w = out.take(cursor, 2 * ITEM_TRIES).view(N, ITEM_TRIES, 2)
-            cand = randgen.rand01(w) * torch.tensor([W - 1, H - 1], device=dev) + 0.5  # [N, T, 2]: rand_pos(0.5, 0, W | H)
-            d = (cand[..., None] - obst[:, None, :2]).abs_()  # [N, T, 2, 21]
-            hit = (d < reach[:, None]).all(2).any(2)
-            placed = xy[:, :, :i]  # items before (parked ones are far away)
-            d = (cand[..., None] - placed[:, None]).abs_()
-            hit |= (d < 1.0).all(2).any(2)
+            cand = randgen.rand01(w) * scale + 0.5  # [N, T, 2]: rand_pos(0.5, 0, W | H)
+            gap = (cand[..., :1] - ox).abs_().sub_(reach_x)  # [N, T, M]
+            torch.maximum(gap, (cand[..., 1:] - oy).abs_().sub_(reach_y), out=gap)
+            hit = gap.amin(2) < 0
             k = torch.where(hit, ITEM_TRIES - 1, tries).amin(1)  # first free try, else the last
-            xy[:, :, i] = torch.where(live[:, i, None], cand.gather(1, k[:, None, None].expand(N, 1, 2))[:, 0], PARK)
+            xy = torch.where(live[:, i, None], cand.gather(1, k[:, None, None].expand(N, 1, 2))[:, 0], PARK)
+            obst[:, 0:2, first_item + i] = xy
             cursor = torch.where(live[:, i], cursor + 2 * (k + 1), cursor)
+        xy = obst[:, 0:2, first_item:]
         # themes: one word per placed item, in list order (the live fruits, then the live treats)
         rank = live.long().cumsum(1) - 1
         theme = randgen.randn(out.take(cursor, C).gather(1, rank.clamp(min=0)), self.num_themes)
