@@ -33,6 +33,15 @@ class GameConfig(Config):
     game: str = ""
 
 
+LEVEL_STREAMS = ("hash", "procgen")
+
+
+def _level_stream():
+    return option("hash", "str", "which levels a level seed and an environment's seed stream give: hash (this "
+                  "engine's own counter-based levels, the default) or procgen (the real Procgen game's levels: the "
+                  "same rand_seed, num_levels and start_level play the same levels in both)", choices=LEVEL_STREAMS)
+
+
 @dataclass(frozen=True)
 class StarpilotConfig(GameConfig):
     game = "starpilot"
@@ -54,6 +63,7 @@ class StarpilotConfig(GameConfig):
     rocket_sprites: tuple = _field(
         ("spaceRockets_001.png",), "sprites", "one drawn uniformly per level; its aspect sets the rocket's width")
     timeout: int = _field(1000, "int", "episode step limit", 1, 100_000)
+    level_stream: str = _level_stream()
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class FruitbotConfig(GameConfig):
     present_sprites: tuple = _field(
         ("present1.png",), "sprites", "one drawn uniformly per present box (looks only: every box is 1x1)")
     timeout: int = _field(1000, "int", "episode step limit", 1, 100_000)
+    level_stream: str = _level_stream()
 
 
 GAME_CONFIGS: dict[str, type[GameConfig]] = {"starpilot": StarpilotConfig, "fruitbot": FruitbotConfig}

@@ -35,7 +35,7 @@ from typing import Protocol
 
 import torch
 
-from envs import rng
+from envs import randgen, rng
 from envs.config import GameConfig
 from envs.render import Renderer, SpriteBatch, TextureSpec
 
@@ -74,6 +74,12 @@ class VecGame:
     from a separate, held-out stream for the same seed. Environment i plays stream i of its
     seed unless ``reset(stream=...)`` gives it another. ``num_levels``/``start_level`` as in
     Procgen: 0 levels means the unbounded level set.
+    With the task config's ``level_stream: procgen`` (``envs/randgen.py``), level seeds and
+    levels are the real game's: environment i plays what environment i of
+    ``ProcgenGym3Env(rand_seed=seed, num_levels=…, start_level=…)`` plays (``levels="eval"``:
+    ``rand_seed = seed + 2**30``, as ``envs.procgen_ref.ProcgenRef``). Drawing those seeds
+    and StarPilot's spawn order reads data on the host, so off the CPU that stream's level
+    generation synchronises.
 
     ``sync_free`` (default: on every device but the CPU) makes ``step`` free of host
     synchronisations; on the CPU the default instead skips work that a step does not need
@@ -114,6 +120,7 @@ class VecGame:
         self.refresh_size = min(num_envs, math.ceil(num_envs / shortest))
         self.state: dict[str, torch.Tensor] | None = None
         self.stream: torch.Tensor | None = None  # per-environment level streams (None: env i plays stream i)
+        self.procgen_seeds: randgen.LevelSeeds | None = None  # level_stream procgen: the streams' generators
         self._ones_cache = torch.ones(0, dtype=torch.int64, device=self.device)
 
     @contextmanager
@@ -141,6 +148,8 @@ class VecGame:
 
     # -- level seeds -------------------------------------------------------------------
     def _level_seeds(self, env_index: torch.Tensor, episode: torch.Tensor) -> torch.Tensor:
+        if self.procgen_seeds is not None:
+            return self.procgen_seeds.draw(env_index, episode)
         stream = env_index if self.stream is None else self.stream.index_select(0, env_index)
         return rng.level_seeds(self.seed, self.domain, stream, episode, self.num_levels, self.start_level)
 
@@ -170,6 +179,10 @@ class VecGame:
             self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device) if episode is None \
                 else self._per_env(episode, "episode", 2**62)
             self.stream = stream
+            if self.task.config.level_stream == "procgen":
+                self.procgen_seeds = randgen.LevelSeeds(randgen.rand_seed(self.seed, self.domain),
+                                                        self.env_index if stream is None else stream,
+                                                        self.num_levels, self.start_level)
             self.level_seed = self._level_seeds(self.env_index, self.episode)
             self.state = self.game.generate(self.level_seed)
             self.episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)

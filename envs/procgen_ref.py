@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import torch
 
+from envs import randgen
 from envs.config import GameConfig
 from envs.schema import ConfigError
 from envs.core import LEVEL_STREAMS, NUM_ACTIONS
@@ -29,6 +30,8 @@ VISUAL = {"starpilot": {"enemy_sprites", "rocket_sprites"},
           "fruitbot": {"fruit_sprites", "treat_sprites", "present_sprites"}}
 # Changing these sprites changes collision boxes (the rocket's width, a fruit's box), not only looks.
 SHAPE_SETTING = {"rocket_sprites", "fruit_sprites", "treat_sprites"}
+# Not a rule: which levels our engine plays (the real game always plays its own stream).
+NOT_RULES = {"level_stream"}
 
 
 def _import_procgen():
@@ -46,7 +49,7 @@ def unsupported_changes(config: GameConfig, allow_visual_differences: bool = Fal
     """Config keys that differ from the stock game and that no wrapper can reproduce."""
     stock = type(config)()
     changed = [f.name for f in dataclasses.fields(config) if getattr(config, f.name) != getattr(stock, f.name)]
-    allowed = WRAPPABLE[config.game] | (VISUAL[config.game] - SHAPE_SETTING if allow_visual_differences else set())
+    allowed = WRAPPABLE[config.game] | NOT_RULES | (VISUAL[config.game] - SHAPE_SETTING if allow_visual_differences else set())
     return [k for k in changed if k not in allowed]
 
 
@@ -71,7 +74,7 @@ class ProcgenRef:
         if levels not in LEVEL_STREAMS:
             raise ValueError(f"levels must be one of {sorted(LEVEL_STREAMS)}, got {levels!r}")
         self.num_envs = num_envs
-        self.rand_seed = seed + (1 << 30) * LEVEL_STREAMS[levels]
+        self.rand_seed = randgen.rand_seed(seed, LEVEL_STREAMS[levels])
         self.num_levels, self.start_level = num_levels, start_level
         self.env = None
 

@@ -73,6 +73,24 @@ class _Reader:
         return start, self.at
 
 
+def generators(data: bytes) -> dict[str, tuple[np.ndarray, int]]:
+    """The two ``Game`` generators of a state, ``level_seed_rand_gen`` (the level-seed
+    stream) and ``rand_gen`` (the level's), as (624 state words, position): libstdc++'s
+    text dump of a ``std::mt19937``, the words then the index of the next one to temper."""
+    r = _Reader(data)
+    r.skip(4)
+    r.string()
+    r.skip(4 * 17)
+    out = {}
+    for name in ["level_seed_rand_gen", "rand_gen"]:
+        r.skip(4)  # is_seeded
+        n = r.int()
+        fields = [int(v) for v in data[r.at:r.at + n].split()]
+        r.skip(n)
+        out[name] = (np.array(fields[:-1], dtype=np.int64), fields[-1])
+    return out
+
+
 def _entities(data: bytes, start: int) -> np.ndarray:
     (count,) = struct.unpack_from("<i", data, start)
     return np.frombuffer(data, ENTITY, count, start + 4).copy()
@@ -188,6 +206,23 @@ def _write_fruitbot(s: ProcgenState, game, ours, i: int) -> None:
         keep = np.arange(lo, hi)[y[lo:hi] > fb.PARK / 2]  # parked slots hold nothing
         parts.append(_rows(s.template(kind), len(keep), x=x[keep], y=y[keep], rx=rx[keep], ry=ry[keep], image_theme=0))
     s.entities = np.concatenate(parts)
+
+
+def level_differences(state: bytes, game, ours: dict[str, torch.Tensor], i: int) -> list[str]:
+    """The entity fields (``entities.x``, ``spawners.fire_time``, ...) in which the real game's
+    fresh level ``state`` differs from environment ``i`` of our fresh level ``ours`` written
+    into it (:func:`write_level`), image themes aside (written as 0); ``[]``: the same level."""
+    real, written = ProcgenState(state), ProcgenState(write_level(state, game, ours, i))
+    out = []
+    for part in ["entities", "spawners"]:
+        a, b = getattr(real, part), getattr(written, part)
+        if a is None:
+            continue
+        if len(a) != len(b):
+            out.append(f"{part} (count {len(a)} vs ours {len(b)})")
+            continue
+        out += [f"{part}.{f}" for f in ENTITY.names if f != "image_theme" and not np.array_equal(a[f], b[f])]
+    return out
 
 
 def frame_differences(ours: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,7 +40,7 @@ import math
 import numpy as np
 import torch
 
-from envs import rng
+from envs import mt19937, randgen, rng
 from envs.config import FruitbotConfig
 from envs.render import SpriteBatch, TextureSpec
 
@@ -59,6 +59,9 @@ PARK = -1000.0  # y of slots that hold nothing
 CAND = 12  # placement candidates per item (the original redraws up to 100 times)
 ROUNDS = 8  # at most this many conflict-resolution rounds between items at placement time
 STREAM = 0  # envs.rng stream of level generation; draws are split by counter range
+ITEM_TRIES = 101  # the real game's placement draws per item: the first and up to 100 redraws
+AGENT_SPAN = float(np.float32(W) - np.float32(2 * AGENT_R))  # float32 10 − 0.8
+PCT_MIN_F = float(np.float32(0.2))  # the gap fraction's minimum, a float in the original
 
 _f32 = np.float32
 _R98 = _f32(_f32(AGENT_R) * _f32(0.98))  # half-width of the 98% box of the border test (§1.4)
@@ -226,29 +229,18 @@ class Fruitbot:
 
     # ------------------------------------------------------------------------------------
     def generate(self, level_seed: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Fresh levels (§3.3). One counter-based stream per level seed; each use of it
-        (agent, walls, counts, item candidates, item themes) reads its own counter range,
-        and the layout part comes first, so the agent and walls of a seed are the same in
-        every FruitBot task."""
-        N, C = level_seed.shape[0], self.num_items
-        bits = rng.hash_bits(level_seed.to(self.device), STREAM, self.num_draws)  # [N, n]
-        u = (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))  # as rng.uniform
-
-        ax = u[:, 0] * (W - 2 * AGENT_R) + AGENT_R
-        part = ((bits[:, 1:37, None] % NUM_ROWS) == self.row_ids).sum(1)  # partition(36, 5)
-        h = (part + 4).cumsum(1).to(torch.float32)  # row heights, the last at 56
-        gap = (0.2 + 0.2 * u[:, 37:42]) * W
-        w1 = u[:, 42:47] * (W - gap)
-        w2 = W - w1 - gap
-        half = torch.stack([w1, w2], 2) * 0.5  # [N, 5, 2]
-        pieces = torch.stack([torch.stack([half[..., 0], W - half[..., 1]], 2), h[..., None].expand(N, NUM_ROWS, 2),
-                              half, torch.full_like(half, WALL_RY)], 1).view(N, 4, 2 * NUM_ROWS)
-        walls = torch.cat([pieces, self.presents.expand(N, 4, 10)], 2)
-        if C:
-            items, tex_items = self._items(bits, u, ax, walls)
+        """Fresh levels (§3.3), from this engine's stream or the real game's (config ``level_stream``)."""
+        N = level_seed.shape[0]
+        seed = level_seed.to(self.device)
+        d = self._draws_procgen(seed) if self.config.level_stream == "procgen" else self._draws_hash(seed)
+        ax, h, gap, w1, w2 = d["ax"], d["h"], d["gap"], d["w1"], d["w2"]
+        walls = self._walls(d)
+        if self.num_items:
+            items, tex_items, _ = d["items"](ax, walls)
             boxes = torch.cat([walls, items], 2)
         else:
             boxes, tex_items = walls, self.item_tex0.expand(N, 0)
+        tex_presents = TEX_PRESENT + d["present_themes"]
 
         mob = self.fresh_mob.repeat(N, 1, 1)
         mob[:, 0, 2] = ax
@@ -258,7 +250,6 @@ class Fruitbot:
         keys_agent[:, 0, 2] = ax
         boxes_drawn = torch.cat([self.draw_cells.expand(N, 4, NUM_CELLS), tiles[:, :, :NUM_TILES], boxes[:, :, 2 * NUM_ROWS:],
                                  keys_agent, tiles[:, :, NUM_TILES:]], 2)
-        tex_presents = TEX_PRESENT + bits[:, self.present_theme_draws] % self.num_present_themes
         texture = torch.cat([self.tex_head.expand(N, -1), tex_presents.float(), tex_items.float(),
                              self.tex_tail.expand(N, -1)], 1)[:, None]
         consts = self.draw_const.expand(N, -1, -1).clone()
@@ -266,6 +257,110 @@ class Fruitbot:
         consts[:, VIEW - ORDER, self.wide0 - 1] = float("inf")
         draw = torch.cat([boxes_drawn, texture, consts], 1)
         return {"t": t, "mob": mob, "fire": torch.zeros_like(t), "boxes": boxes, "draw": draw}
+
+    def _walls(self, d: dict) -> torch.Tensor:
+        """``[N, 4, 20]``: the barrier pieces (row by row, left then right) and the presents."""
+        w1, w2, h = d["w1"], d["w2"], d["h"]
+        N = h.shape[0]
+        half = torch.stack([w1, w2], 2) * 0.5  # [N, 5, 2]
+        pieces = torch.stack([torch.stack([half[..., 0], W - half[..., 1]], 2), h[..., None].expand(N, NUM_ROWS, 2),
+                              half, torch.full_like(half, WALL_RY)], 1).view(N, 4, 2 * NUM_ROWS)
+        return torch.cat([pieces, self.presents.expand(N, 4, 10)], 2)
+
+    def procgen_draws(self, level_seed: torch.Tensor) -> torch.Tensor:
+        """How many words of ``mt19937(level seed)`` the real game draws to make each level
+        (where its generator stands after the reset): for checks against its saved state."""
+        d = self._draws_procgen(level_seed.to(self.device))
+        return d["items"](d["ax"], self._walls(d))[2] if self.num_items else d["words"]
+
+    def _draws_hash(self, level_seed: torch.Tensor) -> dict:
+        """The level's random choices from this engine's counter-based stream: one stream per
+        level seed; each use of it (agent, walls, counts, item candidates, item themes) reads
+        its own counter range, and the layout part comes first, so the agent and walls of a
+        seed are the same in every FruitBot task. ``items`` places the items given the agent
+        and the walls."""
+        bits = rng.hash_bits(level_seed, STREAM, self.num_draws)  # [N, n]
+        u = (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))  # as rng.uniform
+        part = ((bits[:, 1:37, None] % NUM_ROWS) == self.row_ids).sum(1)  # partition(36, 5)
+        gap = (0.2 + 0.2 * u[:, 37:42]) * W
+        w1 = u[:, 42:47] * (W - gap)
+        return {"ax": u[:, 0] * (W - 2 * AGENT_R) + AGENT_R, "h": (part + 4).cumsum(1).to(torch.float32),  # the last row at 56
+                "gap": gap, "w1": w1, "w2": W - w1 - gap,
+                "items": lambda ax, walls: self._items(bits, u, ax, walls) + (None,),
+                "present_themes": bits[:, self.present_theme_draws] % self.num_present_themes}
+
+    def _draws_procgen(self, level_seed: torch.Tensor) -> dict:
+        """The level's random choices as the real game draws them from ``mt19937(level seed)``
+        (``BasicAbstractGame::game_reset``, then ``FruitBotGame::game_reset``), with a cursor
+        per level: background (2 draws), agent x and y (y unused: the agent starts at the
+        bottom), ``partition(36, 5)``, per wall row a door draw (only for a row more than 5
+        above the previous one; easy mode has no doors), the gap and the left width; the
+        fruit and treat counts, a theme per present box, the items (:meth:`_items_procgen`),
+        then a theme per item (``items`` places them given the agent and the walls, and returns
+        the words drawn in all). Float arithmetic as the C++ computes it: the gap fraction
+        ``0.2f + .2 · rand01()`` in double, stored as float; the rest in float."""
+        N, dev = level_seed.shape[0], self.device
+        out = mt19937.Outputs(level_seed, 2, grow=self.sync_ok)
+        if not self.sync_ok:  # the most any level can draw: every item placed on its 101st try
+            out.extend(-(-(4 + 36 + 15 + 12 + self.num_items * (2 * ITEM_TRIES + 1)) // mt19937.N) - 2)
+        zero = torch.zeros(N, dtype=torch.int64, device=dev)
+        head = out.take(zero, 40)
+        ax = randgen.rand01(head[:, 2]) * AGENT_SPAN + AGENT_R
+        part = ((randgen.randn(head[:, 4:40, None], NUM_ROWS)) == self.row_ids).sum(1)  # partition(36, 5)
+        dy = part + 4
+        # per row: [door draw], gap, left width
+        door = (dy > 5).long()
+        rows = out.take(zero + 40, 3 * NUM_ROWS)
+        offset = torch.cat([zero[:, None], (2 + door).cumsum(1)], 1)  # [N, 6]
+        at = offset[:, :NUM_ROWS] + door
+        pct = (PCT_MIN_F + 0.2 * randgen.rand01(rows.gather(1, at)).double()).float()
+        gap = pct * W
+        w1 = randgen.rand01(rows.gather(1, at + 1)) * (W - gap)
+        cursor = 40 + offset[:, NUM_ROWS]
+        tail = out.take(cursor, 12)
+        counts = self.count_lo + tail[:, :2] % self.count_span  # [N, 2] fruits, treats
+        present_themes = randgen.randn(tail[:, 2:12], self.num_present_themes)
+        return {"ax": ax, "h": dy.cumsum(1).to(torch.float32), "gap": gap, "w1": w1, "w2": (W - w1) - gap,
+                "items": lambda ax, walls: self._items_procgen(out, cursor + 12, counts, ax, walls),
+                "present_themes": present_themes, "words": cursor + 12}
+
+    def _items_procgen(self, out: mt19937.Outputs, cursor, counts, ax, walls):
+        """Fruits then treats as the real game places them (``reposition``): one at a time, a
+        1×1 box at ``rand_pos`` x then y, redrawn while it overlaps the agent, a barrier, a
+        present or an item placed before, at most 100 times (the 101st draw stays, overlap or
+        not). All 101 tries of an item are tested at once, and the cursor moves past the
+        tries used. Then a theme per placed item, in list order (fruits, then treats). Returns
+        the boxes, the textures and where the cursor ends."""
+        N, C, dev = ax.shape[0], self.num_items, self.device
+        live = self.item_j < torch.where(self.is_fruit, counts[:, :1], counts[:, 1:])  # [N, C]
+        # what a try may not overlap: barriers, presents, the agent, then the item slots (parked
+        # until placed); overlap ⟺ max(|dx| − (rx + 0.5), |dy| − (ry + 0.5)) < 0, as the original's
+        # float32 |dx| < rx + 0.5 and |dy| < ry + 0.5 (the sign of a float difference is exact)
+        items = torch.tensor([0.0, PARK, 0.5, 0.5], device=dev)[None, :, None].expand(N, 4, C)
+        obst = torch.cat([walls, self.agent_box.expand(N, 4, 1), items], 2).clone()
+        obst[:, 0, walls.shape[2]] = ax
+        first_item = walls.shape[2] + 1
+        ox, oy = obst[:, None, 0], obst[:, None, 1]  # [N, 1, M]
+        reach_x, reach_y = obst[:, None, 2] + 0.5, obst[:, None, 3] + 0.5
+        scale = torch.tensor([W - 1, H - 1], device=dev)
+        tries = torch.arange(ITEM_TRIES, device=dev)
+        for i in range(C):
+            w = out.take(cursor, 2 * ITEM_TRIES).view(N, ITEM_TRIES, 2)
+            cand = randgen.rand01(w) * scale + 0.5  # [N, T, 2]: rand_pos(0.5, 0, W | H)
+            gap = (cand[..., :1] - ox).abs_().sub_(reach_x)  # [N, T, M]
+            torch.maximum(gap, (cand[..., 1:] - oy).abs_().sub_(reach_y), out=gap)
+            hit = gap.amin(2) < 0
+            k = torch.where(hit, ITEM_TRIES - 1, tries).amin(1)  # first free try, else the last
+            xy = torch.where(live[:, i, None], cand.gather(1, k[:, None, None].expand(N, 1, 2))[:, 0], PARK)
+            obst[:, 0:2, first_item + i] = xy
+            cursor = torch.where(live[:, i], cursor + 2 * (k + 1), cursor)
+        xy = obst[:, 0:2, first_item:]
+        # themes: one word per placed item, in list order (the live fruits, then the live treats)
+        rank = live.long().cumsum(1) - 1
+        theme = randgen.randn(out.take(cursor, C).gather(1, rank.clamp(min=0)), self.num_themes)
+        tex = self.item_tex0 + theme
+        r = self.tex_radii[tex]  # [N, C, 2]
+        return torch.stack([xy[:, 0], xy[:, 1], r[..., 0], r[..., 1]], 1), tex, cursor + live.sum(1)
 
     def _tiles(self, w1, w2, gap, h):
         """Barrier tiles (§1.10.4, tile ratio 1): [N, 4, 2·70].

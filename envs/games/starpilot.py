@@ -54,7 +54,7 @@ import math
 
 import torch
 
-from envs import rng
+from envs import mt19937, randgen, rng, stdsort
 from envs.config import StarpilotConfig
 from envs.render import SpriteBatch, TextureSpec
 
@@ -63,6 +63,9 @@ HALF = W / 2
 MAXSPEED = 0.75
 AGENT_R, SHIP_R, BULLET_R = 0.4, 0.5, 0.4
 SHIP_SPEED = 0.75 * 0.4  # the original's speed factor × 0.4
+SHIP_SPEED_F = float(torch.tensor(0.75) * torch.tensor(0.4))  # the same in float32, as the original computes it
+HALF_PI_F = float(torch.tensor(math.pi / 2, dtype=torch.float32))
+AGENT_SPAN = float(torch.tensor(W) - torch.tensor(2 * AGENT_R))  # float32 16 − 0.8
 ENEMY_BULLET_SPEED = 0.5
 PLAYER_BULLET_SPEED = 0.8
 ROCKET_SPEED = 0.2
@@ -218,33 +221,20 @@ class Starpilot:
         c, dev = self.config, self.device
         key = level_seed.to(device=dev, dtype=torch.int64)
         n = key.shape[0]
-        G, J, SCHED, D = self.max_groups, MAX_GROUP_SIZE, self.schedule, self.layout
-        # every draw of the level in one counter-based call (independent 32-bit words),
-        # sliced into the uses below: agent start, per group, per ship, rocket theme
-        bits = rng.hash_bits(key, S_LEVEL, D["draws"])
-        uniform = lambda s: (bits[:, s] >> 8).float() * (1.0 / (1 << 24))  # noqa: E731  [0, 1), as rng.uniform
-        randint = lambda s, lo, hi: lo + bits[:, s] % (hi - lo)  # noqa: E731  [lo, hi), as rng.randint
-        # groups: the first starts at 1 + U{10..29}, each next one U{10..29} later, while ≤ the
-        # level end (500 in the stock game, §2.3)
-        starts = 1 + torch.cumsum(randint(D["gap"], 10, 30), dim=1)  # [n, G]
-        size = randint(D["size"], c.group_size[0], c.group_size[1] + 1)
-        theme = randint(D["theme"], 0, self.n_enemy)
-        y0 = 0.5 + 15.0 * uniform(D["y"])
+        G, J, SCHED = self.max_groups, MAX_GROUP_SIZE, self.schedule
+        d = self._draws_procgen(key) if c.level_stream == "procgen" else self._draws_hash(key)
+        starts, size, theme, y0, delay = d["starts"], d["size"], d["theme"], d["y"], d["delay"]
         j = torch.arange(J, device=dev)
         spawn = (starts[:, :, None] + 5 * j).reshape(n, G * J)  # ships of a group enter 5 steps apart
         valid = ((starts <= self.level_end)[:, :, None] & (j < size[:, :, None])).reshape(n, G * J)
         if not c.spawn_enemies:
             valid = torch.zeros_like(valid)
-        delay = randint(D["fire"], 10, 100)
-        angle = (uniform(D["angle"]) - 0.5) * HALF_PI
-        angle = torch.where(randint(D["straight"], 0, 2) == 1, 0.0, angle)  # 50 %: straight
-        # cos/sin on rows padded to the schedule length: a vectorised kernel then treats every
-        # element alike, so a level does not depend on the batch it is generated in
-        angle = torch.nn.functional.pad(angle, (0, SCHED - G * J))
-        vx, vy = (-SHIP_SPEED * torch.cos(angle))[:, :G * J], (SHIP_SPEED * torch.sin(angle))[:, :G * J]
 
-        # sort by spawn step (stable: group order breaks ties), pad to the schedule length
-        spawn, perm = torch.sort(torch.where(valid, spawn, NEVER), dim=1, stable=True)
+        # sort by spawn step (hash: stable, group order breaks ties; procgen: in the real game's
+        # order), pad to the schedule length
+        spawn = torch.where(valid, spawn, NEVER)
+        perm = self._procgen_order(spawn) if c.level_stream == "procgen" else torch.sort(spawn, dim=1, stable=True)[1]
+        spawn = spawn.gather(1, perm)
         spawn = torch.cat([spawn, spawn.new_full((n, SCHED - G * J), NEVER)], dim=1)
         perm = torch.cat([perm, perm.new_zeros(n, SCHED - G * J)], dim=1)
         group = lambda v: v[:, :, None].expand(n, G, J).reshape(n, G * J).gather(1, perm)  # noqa: E731
@@ -258,7 +248,7 @@ class Starpilot:
         spawn_f = torch.where(live, spawn, 0).float()
         fire = spawn_f + ship(delay) if c.enemies_fire else torch.full_like(spawn_f, -1.0)
         rows = [None] * ROWS
-        rows[X], rows[Y], rows[VX], rows[VY] = torch.full_like(spawn_f, ENTRY_X), group(y0), ship(vx), ship(vy)
+        rows[X], rows[Y], rows[VX], rows[VY] = torch.full_like(spawn_f, ENTRY_X), group(y0), ship(d["vx"]), ship(d["vy"])
         rows[ALIVE], rows[BORN], rows[SUB] = torch.ones_like(spawn_f), spawn_f, SUB_RELEASE + rank.float()
         rows[COS], rows[SIN] = torch.full_like(spawn_f, QUARTER_COS), torch.full_like(spawn_f, QUARTER_SIN)
         rows[TEX], rows[ORDER] = (self.tex_ship + group(theme)).float(), torch.zeros_like(spawn_f)
@@ -266,15 +256,104 @@ class Starpilot:
         rows[HP] = torch.full_like(spawn_f, SHIP_HEALTH)
         sched = torch.stack(rows, dim=1)
 
-        theme_r = randint(D["rocket"], 0, self.n_rocket)
+        theme_r = d["rocket"]
         rocket_rx = self.rocket_rx[theme_r]
         tab = self._blank(n).repeat(n, 1, 1)
-        tab[:, X:Y + 1, A] = AGENT_R + (W - 2 * AGENT_R) * uniform(D["agent"])
+        tab[:, X:Y + 1, A] = d["agent"]
         tab[:, TEX, ROCKET] = (self.tex_rocket + theme_r).float()
         tab[:, RANK, ROCKET] = W + rocket_rx  # launch x: the left edge on the right border
         tab[:, HP, ROCKET] = AGENT_R + rocket_rx  # touching distance
         return {"t": torch.zeros(n, dtype=torch.int64, device=dev), "tab": tab, "sched": sched,
                 "sched_t": spawn, "ptr": torch.zeros(n, dtype=torch.int64, device=dev)}
+
+    def _draws_hash(self, key: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The level's random choices from this engine's counter-based stream: every draw of
+        the level in one call (independent 32-bit words), sliced into the uses below."""
+        c, n = self.config, key.shape[0]
+        G, J, SCHED, D = self.max_groups, MAX_GROUP_SIZE, self.schedule, self.layout
+        bits = rng.hash_bits(key, S_LEVEL, D["draws"])
+        uniform = lambda s: (bits[:, s] >> 8).float() * (1.0 / (1 << 24))  # noqa: E731  [0, 1), as rng.uniform
+        randint = lambda s, lo, hi: lo + bits[:, s] % (hi - lo)  # noqa: E731  [lo, hi), as rng.randint
+        angle = (uniform(D["angle"]) - 0.5) * HALF_PI
+        angle = torch.where(randint(D["straight"], 0, 2) == 1, 0.0, angle)  # 50 %: straight
+        # cos/sin on rows padded to the schedule length: a vectorised kernel then treats every
+        # element alike, so a level does not depend on the batch it is generated in
+        angle = torch.nn.functional.pad(angle, (0, SCHED - G * J))
+        # groups: the first starts at 1 + U{10..29}, each next one U{10..29} later, while ≤ the
+        # level end (500 in the stock game, §2.3)
+        return {"starts": 1 + torch.cumsum(randint(D["gap"], 10, 30), dim=1),  # [n, G]
+                "size": randint(D["size"], c.group_size[0], c.group_size[1] + 1),
+                "theme": randint(D["theme"], 0, self.n_enemy), "y": 0.5 + 15.0 * uniform(D["y"]),
+                "delay": randint(D["fire"], 10, 100),  # [n, G·J]
+                "vx": (-SHIP_SPEED * torch.cos(angle))[:, :G * J], "vy": (SHIP_SPEED * torch.sin(angle))[:, :G * J],
+                "agent": AGENT_R + (W - 2 * AGENT_R) * uniform(D["agent"]),
+                "rocket": randint(D["rocket"], 0, self.n_rocket)}
+
+    def _draws_procgen(self, key: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The level's random choices as the real game draws them from ``mt19937(level seed)``
+        (``BasicAbstractGame::game_reset``, then ``StarPilotGame::add_spawners``), with a cursor
+        per level: background (2 draws), agent x and y, the first group start; per group its
+        type, size, theme and y, per ship its fire delay, angle, straight flag and a spawn-side
+        draw, then the gap to the next group; the agent's theme; then one draw per step, and
+        at the level end the rocket's theme.
+
+        The type draw is not used: in easy mode every group is a FLYER group except when the
+        word is exactly 0 (``rand01() · 3 ≤ 0``, probability 2**-32 per group), which this
+        engine does not model. Themes (``randn(7)``, ``randn(4)`` in the real game) are the
+        same words modulo this config's sprite counts."""
+        c, dev, n = self.config, self.device, key.shape[0]
+        G, J = self.max_groups, MAX_GROUP_SIZE
+        per_group = 5 + 4 * J  # the most words a group draws
+        words = 5 + G * per_group + 1 + self.level_end + 1
+        out = mt19937.Outputs(key, -(-words // mt19937.N), grow=False)
+        head = out.take(torch.zeros(n, dtype=torch.int64, device=dev), 5)
+        agent = randgen.rand01(head[:, 2:4]) * AGENT_SPAN + AGENT_R
+        t = 1 + randgen.randint(head[:, 4], 10, 30)
+        cursor = torch.full((n,), 5, dtype=torch.int64, device=dev)
+        lo, span = c.group_size[0], c.group_size[1] - c.group_size[0] + 1
+        never = torch.full((n, G), self.level_end + 1, dtype=torch.int64, device=dev)
+        starts, size, theme, y = never.clone(), torch.zeros_like(never), torch.zeros_like(never), torch.zeros(n, G, device=dev)
+        ship = torch.zeros(n, G, J, 3, dtype=torch.int64, device=dev)
+        for g in range(G):
+            active = t <= self.level_end
+            if self.sync_ok and not bool(active.any()):
+                break
+            # after a level's last group: zeros, as when the loop stops (unused, but the same levels either way)
+            w = out.take(cursor, per_group) * active[:, None]
+            starts[:, g] = torch.where(active, t, self.level_end + 1)
+            size[:, g] = torch.where(active, lo + w[:, 1] % span, 0)
+            theme[:, g] = randgen.randn(w[:, 2], self.n_enemy)
+            y[:, g] = torch.where(active, randgen.rand01(w[:, 3]) * 15.0 + 0.5, 0.0)
+            ship[:, g] = w[:, 4:4 + 4 * J].view(n, J, 4)[..., :3]
+            gap = randgen.randint(w.gather(1, (4 + 4 * size[:, g])[:, None])[:, 0], 10, 30)
+            t = torch.where(active, t + gap, t)
+            cursor = torch.where(active, cursor + 5 + 4 * size[:, g], cursor)
+        end = cursor + 1  # after the agent's theme
+        rocket = randgen.randn(out.take(end + self.level_end, 1)[:, 0], self.n_rocket)
+        # theta = (rand01() − 0.5) · k in double, stored as float; the velocity in double
+        theta = ((randgen.rand01(ship[..., 1]).double() - 0.5) * HALF_PI_F).float()
+        theta = torch.where(ship[..., 2] % 2 == 1, 0.0, theta).double().view(n, G * J)
+        return {"starts": starts, "size": size, "theme": theme, "y": y,
+                "delay": randgen.randint(ship[..., 0], 10, 100).view(n, G * J),
+                "vx": (-torch.cos(theta) * SHIP_SPEED_F).float(), "vy": (torch.sin(theta) * SHIP_SPEED_F).float(),
+                "agent": agent, "rocket": rocket, "words": end}
+
+    def procgen_draws(self, level_seed: torch.Tensor) -> torch.Tensor:
+        """How many words of ``mt19937(level seed)`` the real game draws to make each level
+        (where its generator stands after the reset): for checks against its saved state."""
+        return self._draws_procgen(level_seed.to(device=self.device, dtype=torch.int64))["words"]
+
+    def _procgen_order(self, spawn: torch.Tensor) -> torch.Tensor:
+        """``[n, G·J]`` indices of the ships (masked ``spawn``, ``NEVER`` where none) in the
+        order the real game releases them: its spawn list (groups in order, ships in order)
+        sorted by ``std::sort`` on descending spawn step, read from the back; then the empty
+        entries. Replayed in Python on the host (off the CPU, a synchronisation)."""
+        rows = []
+        for row in spawn.tolist():
+            ships = [k for k, s in enumerate(row) if s < NEVER]
+            order = stdsort.sort_order([row[k] for k in ships], lambda a, b: a > b)
+            rows.append([ships[k] for k in reversed(order)] + [k for k, s in enumerate(row) if s >= NEVER])
+        return torch.tensor(rows, dtype=torch.int64, device=spawn.device).view(spawn.shape)
 
     def _blank(self, n: int) -> torch.Tensor:
         """``[1, ROWS, COLS]``: the table of a level before anything has happened."""
