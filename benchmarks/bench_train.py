@@ -64,12 +64,15 @@ def in_processes(jobs: int, *args) -> float:
         return sum(pool.starmap(steps_per_second, [args] * jobs))
 
 
-def minibatch_update_ms(input_layout: str, bf16: bool, batch_size: int, repeats: int = 3) -> float:
+def minibatch_update_ms(input_layout: str, bf16: bool, batch_size: int, keep_memory: bool = False,
+                        repeats: int = 5) -> float:
     """Milliseconds of one PPO-sized forward + backward + Adam step of the shared actor-critic
     on ``batch_size`` frames, the frames handed to the convolutions as ``fast`` does (a
     channels-last view, ``"view"``) or as contiguous NCHW memory (``"copy"``: the layout
-    before, without the cost of making the copy), in fp32 or under CPU bf16 autocast. The
-    median of ``repeats`` after a warm-up."""
+    before, without the cost of making the copy), in fp32 or under CPU bf16 autocast, in a
+    process that keeps freed memory or not. The median of ``repeats`` after a warm-up."""
+    if keep_memory:
+        keep_freed_memory()
     policy = make_actor_critic("shared", 0)
     optimizer = torch.optim.Adam(policy.parameters(), lr=5e-4)
     frames = torch.randint(0, 256, (batch_size, 64, 64, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -137,12 +140,16 @@ def main() -> None:
     print(f"# {args.task}, {ppo.n_envs} envs × {ppo.n_steps} steps per update, {ppo.n_epochs} epochs, "
           f"minibatch {ppo.batch_size}; {args.updates} timed updates")
     if args.layers:
-        print(f"# one minibatch update of {ppo.batch_size} frames (forward, backward, Adam), median of 3")
-        print(f"{'frames reach the convolutions as':<36} {'fp32 ms':>8} {'bf16 ms':>8}")
+        print(f"# one minibatch update of {ppo.batch_size} frames (forward, backward, Adam), median of 5, "
+              "each in a fresh process")
+        print(f"{'frames reach the convolutions as':<36} {'freed memory':<13} {'fp32 ms':>8} {'bf16 ms':>8}")
         for layout, name in (("view", "a channels-last view (fast)"), ("copy", "a contiguous NCHW copy (before)")):
-            fp32, bf16_ms = (minibatch_update_ms(layout, bf16, ppo.batch_size) for bf16 in (False, True))
-            print(f"{name:<36} {fp32:>8.0f} {bf16_ms:>8.0f}   (fp32: "
-                  f"{update_gflop(ppo.batch_size) / fp32 * 1000:.0f} GFLOP/s)")
+            for keep in (False, True):
+                with multiprocessing.get_context("spawn").Pool(1) as pool:
+                    fp32, bf16_ms = (pool.apply(minibatch_update_ms, (layout, bf16, ppo.batch_size, keep))
+                                     for bf16 in (False, True))
+                print(f"{name:<36} {'kept' if keep else 'returned':<13} {fp32:>8.0f} {bf16_ms:>8.0f}   (fp32: "
+                      f"{update_gflop(ppo.batch_size) / fp32 * 1000:.0f} GFLOP/s)")
         print(f"# fp32 2048² matrix product: {matmul_gflops(1):.0f} GFLOP/s on 1 thread, "
               f"{matmul_gflops(threads):.0f} on {threads}")
         return

@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from crl_merge.cli import main as crl_merge  # noqa: E402
+from crl_merge.procgen.ppo import PPOConfig  # noqa: E402
 from crl_merge.procgen.ppo.curve import read_curve  # noqa: E402
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -45,6 +46,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = args.task.replace("/", "_")
+    steps = PPOConfig().steps_trained(args.steps)  # whole rollouts, as `crl-merge train` names its folder
     fig, ax = plt.subplots(figsize=(7, 4))
     rows = []
     for colour, config in zip(COLOURS, args.configs):
@@ -58,7 +60,7 @@ def main() -> None:
             if code:
                 raise SystemExit(code)
             suffix = "" if precision == "fp32" else f"-{precision}"  # the folder `crl-merge train` names
-            run = Path(args.store) / "single" / slug / f"{init}{level}-{trainer}-{args.policy}{suffix}-{args.steps}"
+            run = Path(args.store) / "single" / slug / f"{init}{level}-{trainer}-{args.policy}{suffix}-{steps}"
             curve = read_curve(run / "curve.csv")
             ax.plot([r["step"] for r in curve], [r["rolling_return"] for r in curve], color=colour,
                     alpha=0.8, label=f"{config} {init}{level}")

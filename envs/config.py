@@ -39,7 +39,8 @@ LEVEL_STREAMS = ("hash", "procgen")
 def _level_stream():
     return option("hash", "str", "which levels a level seed and an environment's seed stream give: hash (this "
                   "engine's own counter-based levels, the default) or procgen (the real Procgen game's levels: the "
-                  "same rand_seed, num_levels and start_level play the same levels in both)", choices=LEVEL_STREAMS)
+                  "same rand_seed, num_levels and start_level play the same levels in both)", choices=LEVEL_STREAMS,
+                  recorded_at_default=False)  # added later: stores made before it keep their specs
 
 
 @dataclass(frozen=True)

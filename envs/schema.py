@@ -47,6 +47,9 @@ class Option:
     required: bool = True
     check: Callable[[Any], str | None] | None = None
     nullable: bool = False  # None (YAML null) is allowed and means "not set"
+    # a key added after records were made: ``Config.to_dict`` leaves it out at its default,
+    # so that the records made before it (run-store specs) still match
+    recorded_at_default: bool = True
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -158,10 +161,10 @@ def deep_merge(base: Mapping, override: Mapping) -> dict:
 # -- config dataclasses ----------------------------------------------------------------------
 
 def option(default, kind: str, doc: str = "", lo=None, hi=None, choices=None, item=None, check=None,
-           nullable: bool = False):
+           nullable: bool = False, recorded_at_default: bool = True):
     """A dataclass field validated by :class:`Config` (its metadata is the :class:`Option`)."""
     opt = Option(kind, doc, lo, hi, None if choices is None else tuple(choices), item, check=check,
-                 nullable=nullable)
+                 nullable=nullable, recorded_at_default=recorded_at_default)
     return field(default=default, metadata={"option": opt})
 
 
@@ -197,4 +200,8 @@ class Config:
         return (base or cls()).with_overrides(values, where)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        """Every key's value, less the keys at their default that say ``recorded_at_default=False``."""
+        omitted = {f.name for f in dataclasses.fields(self) if not f.metadata["option"].recorded_at_default
+                   and getattr(self, f.name) == f.default}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+                if k not in omitted}

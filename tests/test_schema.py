@@ -64,3 +64,16 @@ def test_config_dataclasses_validate_on_construction_and_override():
         Example().with_overrides({"name": "x"}, "cli")
     with pytest.raises(ConfigError, match=r"^Example.rate = 2.0 is out of range"):
         Example(rate=2.0)
+
+
+def test_a_key_added_later_is_recorded_only_away_from_its_default():
+    """``level_stream`` came after run stores recorded task configs: at its default it is left
+    out, so those specs still match; set, it is recorded; either way the dict loads back."""
+    from envs.config import StarpilotConfig
+
+    default = StarpilotConfig()
+    assert "level_stream" not in default.to_dict() and "timeout" in default.to_dict()
+    procgen = default.with_overrides({"level_stream": "procgen"})
+    assert procgen.to_dict()["level_stream"] == "procgen"
+    for config in (default, procgen):
+        assert StarpilotConfig.from_mapping(config.to_dict(), "record") == config
