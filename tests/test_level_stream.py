@@ -4,8 +4,10 @@ with the same actions; every step's rewards, dones and level seeds must agree, e
 episode's return and length, and every level's contents (the real game's fresh level
 against ours written into it: every entity field but the image themes, StarPilot's spawn
 list in the real game's order included) and where the real game's level generator stands
-after making it (the number of words drawn, themes included). With as many sprites as the
-real game has themes, the themes themselves are the real ones too.
+after making it (the number of words drawn, themes included); and every frame is within the
+same-state harness's pixel budget (``tests/test_same_state.py``: at most 1% of the lit pixels
+differ, at most 48 in any frame). With as many sprites as the real game has themes, the
+themes themselves are the real ones too.
 
 The slow check, ``CRL_LEVEL_STREAM_EPISODES=1000`` (episodes per game), plays that many
 episodes of each game on 16 environments."""
@@ -20,7 +22,7 @@ import envs
 from envs import stdsort
 from envs.policies import make_policy
 from envs.procgen_ref import ProcgenRef
-from envs.procgen_state import generators, level_differences
+from envs.procgen_state import frame_differences, generators, level_differences
 from envs.schema import ConfigError
 from tests.test_mt19937 import state_after
 
@@ -30,14 +32,19 @@ SLOW_EPISODES = int(os.environ.get("CRL_LEVEL_STREAM_EPISODES", "0"))
 def play(game, policy, num_envs, episodes, seed, num_levels=0, start_level=0, levels="train"):
     """Plays both engines until ``episodes`` episodes have ended, checking as it goes (see the
     module docstring); returns the levels checked and how many of them (StarPilot) have ships
-    spawning in the same step, where the spawn list's order matters."""
+    spawning in the same step, where the spawn list's order matters, and the frames' lit and
+    differing pixel counts."""
     task = envs.get_task(f"{game}/original", {"level_stream": "procgen"})
     kwargs = dict(seed=seed, num_levels=num_levels, start_level=start_level, levels=levels)
     ours, real = envs.make(task, num_envs, **kwargs), ProcgenRef(task, num_envs, **kwargs)
     act = make_policy(policy, num_envs, seed=1)
-    obs = ours.reset()
-    real.reset()
-    checked = {"levels": 0, "with_ties": 0}
+    obs, real_obs = ours.reset(), real.reset()
+    checked = {"levels": 0, "with_ties": 0, "lit": [], "differing": []}
+
+    def check_frames():
+        lit, differing = frame_differences(obs, real_obs)
+        checked["lit"].append(lit)
+        checked["differing"].append(differing)
 
     def check_levels(envs_started, real_seeds):
         assert torch.equal(ours.level_seed.index_select(0, envs_started), real_seeds.index_select(0, envs_started))
@@ -54,12 +61,14 @@ def play(game, policy, num_envs, episodes, seed, num_levels=0, start_level=0, le
             checked["levels"] += 1
 
     check_levels(torch.arange(num_envs), torch.tensor([i["level_seed"] for i in real.env.get_info()]))
+    check_frames()
     ended_count, step = 0, 0
     while ended_count < episodes:
         action = torch.as_tensor(act(step, obs))
         step += 1
         obs, reward, done, info = ours.step(action)
-        _, real_reward, real_done, real_info = real.step(action)
+        real_obs, real_reward, real_done, real_info = real.step(action)
+        check_frames()
         assert torch.equal(done, real_done) and torch.equal(reward, real_reward), f"step {step}"
         assert torch.equal(info["prev_level_seed"], real_info["prev_level_seed"])
         ended = done.nonzero().squeeze(1)
@@ -68,7 +77,14 @@ def play(game, policy, num_envs, episodes, seed, num_levels=0, start_level=0, le
                 assert torch.equal(info[key][ended], real_info[key][ended].to(info[key].dtype)), key
             check_levels(ended, real_info["level_seed"])
             ended_count += ended.numel()
+    checked["lit"], checked["differing"] = torch.cat(checked["lit"]), torch.cat(checked["differing"])
     return checked
+
+
+def assert_within_pixel_budget(checked):
+    differing, lit = checked["differing"], checked["lit"]
+    assert differing.sum() <= 0.01 * lit.sum(), float(differing.sum() / lit.sum())
+    assert differing.max() <= 48
 
 
 CASES = [("starpilot", "random", 0, 0, 3, "train"), ("starpilot", "up_fire", 10, 100, 4, "train"),
@@ -82,6 +98,7 @@ def test_the_same_levels_as_the_real_game(game, policy, num_levels, start_level,
     checked = play(game, policy, num_envs=4, episodes=24, seed=seed, num_levels=num_levels,
                    start_level=start_level, levels=levels)
     assert checked["levels"] >= 28
+    assert_within_pixel_budget(checked)
     if game == "starpilot":
         assert checked["with_ties"] >= 5  # the sort order was really tested
 
@@ -90,8 +107,11 @@ def test_the_same_levels_as_the_real_game(game, policy, num_levels, start_level,
 @pytest.mark.parametrize("game", ["starpilot", "fruitbot"])
 def test_many_episodes_the_same_as_the_real_game(game):
     checked = play(game, "random", num_envs=16, episodes=SLOW_EPISODES, seed=7)
+    assert_within_pixel_budget(checked)
     ties = f" ({checked['with_ties']} with ships spawning together)" if game == "starpilot" else ""
-    print(f"\n{game}: {checked['levels']} levels identical{ties}")
+    share = float(checked["differing"].sum() / checked["lit"].sum())
+    print(f"\n{game}: {checked['levels']} levels identical{ties}; {100 * share:.2f}% of lit pixels differ, "
+          f"at most {int(checked['differing'].max())} in a frame, over {len(checked['lit']):,} frames")
 
 
 def test_std_sort_order_is_a_sorted_permutation_and_small_lists_sort_stably():
