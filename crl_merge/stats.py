@@ -1,7 +1,8 @@
 """Statistics over runs for the leaderboards, after Agarwal et al. 2021 (*Deep RL at the edge
 of the statistical precipice*, the ``rliable`` library): the interquartile mean (IQM) and the
 mean of per-run scores, each with a 95% percentile-bootstrap interval over runs (stratified
-by task: a bootstrap sample redraws runs within each task), and the probability of
+by task: a bootstrap sample redraws runs within each task), the performance profile (the
+fraction of runs scoring above τ) with its bootstrap band, and the probability of
 improvement P(X > Y) of one method over another."""
 
 from __future__ import annotations
@@ -50,3 +51,16 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     Mann–Whitney U statistic over all pairs, divided by their number."""
     x, y = np.asarray(x, dtype=float).reshape(-1, 1), np.asarray(y, dtype=float).reshape(1, -1)
     return float(((x > y) + 0.5 * (x == y)).mean())
+
+
+def performance_profile(runs: np.ndarray, taus: np.ndarray, reps: int = REPS,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fraction, low, high)`` at each τ of ``taus``: the fraction of ``runs`` (``[runs]`` or
+    ``[runs, tasks]`` scores) scoring above τ, and its stratified-bootstrap 95% band."""
+    runs = np.asarray(runs, dtype=float)
+    taus = np.asarray(taus, dtype=float)
+    fraction = (runs.reshape(-1, 1) > taus).mean(axis=0)
+    samples = _resampled(runs, reps, seed).reshape(reps, -1)
+    resampled = (samples[:, :, None] > taus).mean(axis=1)  # [reps, taus]
+    low, high = np.percentile(resampled, [2.5, 97.5], axis=0)
+    return fraction, low, high

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crl_merge.stats import interval, iqm, probability_of_improvement
+from crl_merge.stats import interval, iqm, performance_profile, probability_of_improvement
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -34,3 +34,16 @@ def test_probability_of_improvement():
     assert probability_of_improvement([1, 3], [2, 2]) == 0.5
     with pytest.raises(ValueError, match="statistic 'median'"):
         interval([1.0], "median")
+
+
+def test_performance_profile_band_holds_the_curve_and_shrinks_with_more_runs():
+    taus = np.linspace(-10, 110, 25)
+    few = np.array([20.0, 50.0, 80.0])
+    fraction, low, high = performance_profile(few, taus)
+    np.testing.assert_array_equal(fraction, [(few > t).mean() for t in taus])
+    assert np.all(low <= fraction) and np.all(fraction <= high)
+    assert fraction[0] == low[0] == high[0] == 1 and fraction[-1] == low[-1] == high[-1] == 0  # beyond every run
+    many = np.random.default_rng(0).choice(few, 300)
+    _, many_low, many_high = performance_profile(many, taus)
+    assert (many_high - many_low).mean() < 0.5 * (high - low).mean()
+    assert np.array_equal(performance_profile(few, taus)[1], low)  # seeded: the same band every time

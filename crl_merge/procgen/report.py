@@ -26,7 +26,7 @@ from crl_merge.procgen.continual import continual_jobs
 from crl_merge.procgen.protocol import merge_jobs
 from crl_merge.procgen.runs import merged_model_evaluations
 from crl_merge.procgen.suite import SUPER, Suite
-from crl_merge.stats import interval, probability_of_improvement
+from crl_merge.stats import interval, performance_profile as profile_with_band, probability_of_improvement
 from crl_merge.store import RunStore, StoreError
 from crl_merge.tables import markdown_table
 
@@ -302,8 +302,9 @@ def run_scores(suite: Suite, results: Results) -> dict[str, np.ndarray]:
 
 def performance_profile(suite: Suite, results: Results, out: Path) -> str | None:
     """rliable's performance profile: for each row, the fraction of its runs whose score
-    exceeds τ, against τ (the empirical curve; with a handful of runs per row, bootstrap
-    bands would say little). Returns the file name, or None when the scores are undefined."""
+    exceeds τ, against τ, with its bootstrap 95% band (:func:`crl_merge.stats.performance_profile`;
+    wide with the few runs of a small preset). Returns the file name, or None when the scores
+    are undefined."""
     import matplotlib.pyplot as plt
 
     scores = run_scores(suite, results)
@@ -313,8 +314,10 @@ def performance_profile(suite: Suite, results: Results, out: Path) -> str | None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     colours = plt.cm.tab20(np.linspace(0, 1, len(scores)))
     for (name, values), colour in zip(scores.items(), colours):
-        ax.plot(taus, [(values > tau).mean() for tau in taus], label=f"{name} (n = {len(values)})", color=colour,
+        fraction, low, high = profile_with_band(values, taus)
+        ax.plot(taus, fraction, label=f"{name} (n = {len(values)})", color=colour,
                 linestyle="--" if name == "upper_bound" or name.startswith("on_super/") else "-")
+        ax.fill_between(taus, low, high, color=colour, alpha=0.12, linewidth=0)
     ax.set(title=f"{suite.name}: performance profile on the super-task", xlabel="score τ (random = 0, upper bound = 100)",
            ylabel="fraction of runs with score > τ")
     ax.legend(fontsize=6)
