@@ -38,6 +38,7 @@ from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo import snapshot_artifact, training_spec
 from crl_merge.procgen.ppo.checkpointing import ARTIFACT as RESUME
 from crl_merge.procgen.ppo.fast import FastLearner
+from crl_merge.procgen.ppo.precision import recorded
 from crl_merge.procgen.runs import evaluate_into, evaluated, merged_model_evaluations, training_run
 from crl_merge.procgen.suite import Suite, TrainingJob
 from crl_merge.store import Run, RunStore, StoreError
@@ -141,7 +142,7 @@ def train_continual(run: Run, suite: Suite, row: ContinualRow, a: TrainingJob, b
     result, job = learners[-1].result(), jobs[-1]
     meta = {"task": job.task.name, "init_seed": job.init_seed, "level_seed": job.level_seed, "steps": result.steps,
             "trainer": "fast", "policy": suite.training.policy, "continual": row.row_id,
-            **({"precision": suite.training.precision} if suite.training.precision != "fp32" else {})}
+            **recorded(suite.training.precision)}
     run.save_model("critic", result.critic, role="critic", **meta)
     run.save_model(layout.ACTOR, result.actor, role="actor", **meta)
     run.forget(RESUME)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from crl_merge.store import Run
 from crl_merge.procgen.ppo.checkpointing import TrainingCheckpoint
 from crl_merge.procgen.ppo.config import TRAINERS, PPOConfig
+from crl_merge.procgen.ppo.precision import recorded
 
 DONE = "actor"  # the artifact saved last: a run that has it is finished
 
@@ -22,9 +23,7 @@ def training_spec(task, ppo: PPOConfig, total_steps: int, init_seed: int, level_
             "total_steps": total_steps, "ppo": ppo.to_dict()}
     if snapshot_every is not None:
         spec["snapshot_every"] = snapshot_every
-    if precision != "fp32":
-        spec["precision"] = precision
-    return spec
+    return {**spec, **recorded(precision)}
 
 
 def snapshot_artifact(updates: int) -> str:
@@ -114,7 +113,7 @@ def _save_trained(run: Run, result, checkpoint: TrainingCheckpoint, task, init_s
     """A finished training's artifacts, the actor last (it marks the run finished)."""
     result.curve.close()
     meta = {"task": task.name, "init_seed": init_seed, "level_seed": level_seed, "steps": result.steps,
-            "trainer": trainer, "policy": policy, **({"precision": precision} if precision != "fp32" else {})}
+            "trainer": trainer, "policy": policy, **recorded(precision)}
     run.save_file("curve", "curve.csv", result.curve.csv_text())
     run.save_model("critic", result.critic, role="critic", **meta)
     run.save_model(DONE, result.actor, role="actor", **meta)

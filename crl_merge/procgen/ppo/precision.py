@@ -19,3 +19,9 @@ def autocast(precision: str, device: torch.device):
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid precisions: {list(PRECISIONS)}")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def recorded(precision: str) -> dict[str, str]:
+    """What a run's spec and sidecars record of ``precision``: nothing for the reference fp32,
+    so that runs made before there was a choice keep their specs."""
+    return {} if precision == "fp32" else {"precision": precision}
