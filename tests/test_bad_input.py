@@ -37,7 +37,7 @@ def test_a_mistake_is_one_line_with_exit_code_2(tmp_path, capsys, argv, message)
     (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
     (tmp_path / "old.yaml").write_text(open("benchmarks/starpilot.yaml").read().replace(
         "  quick:                    # a meaningful run on a 2-core CPU\n    training: {total_steps: 300000, "
-        "seeds_per_task: 2}", "  quick:\n    total_steps: 300000"))
+        "seeds_per_task: 3, precision: bf16}", "  quick:\n    total_steps: 300000"))
     names = {"CRITIC": critic, "DT": dt, "STORE_FILE": tmp_path / "store_file", "STORE_FILE_SUITE": "starpilot",
              "BROKEN_YAML": tmp_path / "broken.yaml", "OLD_SUITE": tmp_path / "old.yaml"}
     store = tmp_path / "runs"
