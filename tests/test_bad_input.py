@@ -28,6 +28,13 @@ def snapshot(folder):
     (["eval", "DT", "starpilot/super"], "is a decision_transformer checkpoint; `crl-merge eval` plays Procgen actors"),
     (["run", "BROKEN_YAML", "--preset", "smoke"], "broken.yaml: not valid YAML"),
     (["run", "OLD_SUITE", "--preset", "quick"], "convert the file by moving presets.quick.total_steps"),
+    (["run", "starpilot", "--preset", "quick", "--trainer", "sb3"],
+     "--trainer sb3 trains in fp32 only, and the suite's training.precision at preset 'quick' is 'bf16'; "
+     "add --precision fp32"),
+    (["run", "starpilot", "--preset", "quick", "--batch", "2"], "--batch 2 trains in fp32 only"),
+    # --precision replaces the suite's: past the precision check to the next one
+    (["run", "starpilot", "--preset", "quick", "--trainer", "sb3", "--precision", "fp32", "--gpu-share", "2"],
+     "--gpu-share 2.0: must be in (0, 1]"),
 ])
 def test_a_mistake_is_one_line_with_exit_code_2(tmp_path, capsys, argv, message):
     critic, dt = tmp_path / "critic.safetensors", tmp_path / "dt.safetensors"

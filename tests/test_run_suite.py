@@ -190,6 +190,20 @@ def test_the_leaderboard_warns_when_the_upper_bound_is_not_above_random():
     assert upper_bound_warning(board.assign(mean_return=[3.0, 2.0])) is None
 
 
+def test_the_resolution_is_the_gap_over_each_rounds_median_ci_width():
+    from crl_merge.procgen.report import resolution
+
+    board = pd.DataFrame({
+        "row": ["upper_bound", "same_init/a", "same_init/b", "same_init/ensemble", "diff_init/a", "random"],
+        "kind": ["upper bound", "merge", "continual (federated)", "ensemble (not a merge)", "merge", "random agent"],
+        "round": [None, "same_init", "same_init", "same_init", "diff_init", None],
+        "n": [3, 3, 3, 3, 2, 1], "ci95": [0.1, 0.2, 0.3, 9.0, 1.0, 0.1], "mean_return": [5.0, 3, 3, 3, 3, 2.0]})
+    # same_init: median half-width 0.25 (the ensemble is not a merge) → width 0.5 → 3 / 0.5 = 6
+    assert resolution(board) == ("Resolution: UB − random = 3.00, 6.0× the median 95% CI width of the same_init "
+                                 "rows (0.50; n = 3), 1.5× the median 95% CI width of the diff_init rows (2.00; n = 2).")
+    assert resolution(board[~board["round"].notna() | (board.row == "upper_bound")]) is None
+
+
 def each_job_done_once(outputs: list[str], suite) -> None:
     """Every training, evaluation and merge of ``suite`` finished in exactly one of the logs."""
     steps = suite.training.total_steps

@@ -109,6 +109,20 @@ def _eval(args) -> int:
     return 0
 
 
+def _load_suite(args):
+    """The suite of a ``run``/``report`` command at its preset, with ``--precision`` in place of
+    the suite's ``training.precision`` when given (the two commands must agree: the precision
+    names the run folders)."""
+    from dataclasses import replace
+
+    from crl_merge.procgen.suite import load_suite
+
+    suite = load_suite(args.suite, args.preset)
+    if args.precision is not None:
+        suite = replace(suite, training=replace(suite.training, precision=args.precision))
+    return suite
+
+
 def _report(suite, args) -> None:
     from pathlib import Path
 
@@ -129,16 +143,20 @@ def _run(args) -> int:
 
     from crl_merge.procgen.protocol import run_locally, run_protocol
     from crl_merge.procgen.ray_executor import import_ray, ray_executor
-    from crl_merge.procgen.suite import load_suite
     from crl_merge.procgen.workers import start_workers, threads_per_job, wait_for
     from crl_merge.store import RunStore
 
-    suite = load_suite(args.suite, args.preset)
+    suite = _load_suite(args)
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be ≥ 1 process")
     if args.batch < 1 or (args.batch > 1 and args.trainer != "fast"):
         raise ConfigError(f"--batch {args.batch}: must be ≥ 1 model, and > 1 only with --trainer fast "
                           f"(got --trainer {args.trainer})")
+    precision = suite.training.precision
+    if precision != "fp32" and (args.trainer != "fast" or args.batch > 1):
+        which = f"--trainer {args.trainer}" if args.trainer != "fast" else f"--batch {args.batch}"
+        raise ConfigError(f"{which} trains in fp32 only, and the suite's training.precision at preset "
+                          f"{args.preset!r} is {precision!r}; add --precision fp32 (to run and to report)")
     if not 0 < args.gpu_share <= 1:
         raise ConfigError(f"--gpu-share {args.gpu_share}: must be in (0, 1]")
     executor = run_locally
@@ -166,9 +184,7 @@ def _run(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from crl_merge.procgen.suite import load_suite
-
-    _report(load_suite(args.suite, args.preset), args)
+    _report(_load_suite(args), args)
     return 0
 
 
@@ -228,6 +244,9 @@ def add_commands(sub) -> None:
         p.add_argument("--format", nargs="+", choices=REPORT_FORMATS, default=["md", "csv"],
                        help="which leaderboard files to write: Markdown (every table, the figures), CSV, "
                             "LaTeX (booktabs)")
+        p.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="the fast trainer's arithmetic in place of the suite's training.precision (the quick "
+                            "preset: bf16; --trainer sb3 and --batch > 1 need fp32) (default: the suite's)")
         common(p)
 
     p = sub.add_parser("run", help="a whole suite: train, evaluate, merge, report; finished work is skipped, "

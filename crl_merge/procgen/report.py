@@ -359,6 +359,7 @@ def write_report(suite: Suite, store: RunStore, out: Path, command: str | None =
     t, e = suite.training, suite.evaluation
     command = command or " ".join(shlex.quote(a) for a in ["crl-merge", *sys.argv[1:]])
     warning = [f"**Warning**: {w}"] if (w := upper_bound_warning(board)) else []
+    warning += [r] if (r := resolution(board)) else []
     sections = [
         f"# {suite.name} leaderboard, preset `{suite.preset}`",
         f"Made by `{command}` with crl-merge {code_version()} from the run store `{store.root}`. Scale: "
@@ -394,6 +395,24 @@ def upper_bound_warning(board: pd.DataFrame) -> str | None:
         return None
     return (f"the upper bound ({ub:.2f}) is not above the random agent ({rnd:.2f}), so the scores are "
             "meaningless; train longer (a larger preset) before reading this table")
+
+
+def resolution(board: pd.DataFrame) -> str | None:
+    """How well the table can place a merge between the random agent and the upper bound: the
+    gap UB − random over the median width (2 × ``ci95``) of each round's merge and continual
+    rows' 95% CIs. Below about 3 the rows' intervals span a large part of the scale."""
+    ub = board.loc[board.row == "upper_bound", "mean_return"].item()
+    rnd = board.loc[board.row == "random", "mean_return"].item()
+    rows = board[board["round"].notna() & ~board.kind.str.startswith("ensemble")]
+    parts = []
+    for round_name, group in rows.groupby("round", sort=False):
+        width = 2 * group.ci95.median()
+        runs = "/".join(str(n) for n in sorted(group.n.astype(int).unique()))
+        parts.append(f"{(ub - rnd) / width:.1f}× the median 95% CI width of the {round_name} rows "
+                     f"({width:.2f}; n = {runs})")
+    if not parts:
+        return None
+    return f"Resolution: UB − random = {ub - rnd:.2f}, " + ", ".join(parts) + "."
 
 
 def print_leaderboard(suite: Suite, board: pd.DataFrame) -> None:

@@ -27,7 +27,8 @@ def start_workers(args, count: int) -> list[tuple[subprocess.Popen, Path]]:
         log = logs / f"{Path(args.suite).stem}-{args.preset}-worker{i}.log"
         command = [sys.executable, "-m", "crl_merge.cli", "run", str(args.suite), "--preset", args.preset,
                    "--store", str(args.store), "--device", args.device, "--trainer", args.trainer,
-                   "--batch", str(args.batch), "--worker"]
+                   "--batch", str(args.batch), "--worker",
+                   *(["--precision", args.precision] if args.precision else [])]
         with open(log, "w") as out:
             workers.append((subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env), log))
     return workers
