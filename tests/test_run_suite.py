@@ -3,6 +3,7 @@ writes a leaderboard with every row and column; a run killed with SIGKILL resume
 redoing finished work or leaving a corrupt artifact."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -58,7 +59,8 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
     out = tmp_path / "results" / suite_name / "smoke"
     board = pd.read_csv(out / "leaderboard.csv")
     retention = [f"retention/{t}" for t in suite.sub_tasks]
-    assert list(board.columns) == MAIN_COLUMNS + retention
+    forward = [f"forward_transfer/{t}" for t in suite.sub_tasks]
+    assert list(board.columns) == MAIN_COLUMNS + retention + forward
     merges = {f"{r}/{m.row_id}" for r, m, _, _ in merge_jobs(suite)}
     assert {"same_init/average-a0.5", "diff_init/rebasin-a0.25-ba", "same_init/ties-d0.2-s1",
             "diff_init/fisher", "same_init/ensemble"} <= merges
@@ -69,6 +71,9 @@ def test_smoke_preset_end_to_end(tmp_path, suite_name):
                               *continual}
     assert board[board.row.isin(merges | continual)][retention].notna().all().all()
     assert board[~board.row.isin(merges | continual)][retention].isna().all().all()
+    assert board[~board.row.isin(continual)][forward].isna().all().all()  # a merge has no learner
+    # checkpoint merging trains one learner (A, the first sub-task's model for direction ab)
+    assert board.loc[board.row == "same_init/checkpoint-average-a0.5-m1-ab", forward[1]].isna().all()
     assert (board[board.row.isin(continual)].kind.str.startswith("continual (")).all()
     assert board.loc[board.row == "upper_bound", "score"].item() == 100
     assert board.loc[board.row == "random", "score"].item() == 0
@@ -202,6 +207,24 @@ def test_the_resolution_is_the_gap_over_each_rounds_median_ci_width():
     assert resolution(board) == ("Resolution: UB − random = 3.00, 6.0× the median 95% CI width of the same_init "
                                  "rows (0.50; n = 3), 1.5× the median 95% CI width of the diff_init rows (2.00; n = 2).")
     assert resolution(board[~board["round"].notna() | (board.row == "upper_bound")]) is None
+
+
+def test_forward_transfer_is_continual_worlds_on_normalised_returns():
+    from crl_merge.procgen.report import forward_transfer_score
+
+    def curve(returns, steps=(1, 2, 3, 4)):
+        return [{"step": s, "rolling_return": r} for s, r in zip(steps, returns)]
+
+    reference = curve([0, 1, 2, 3])  # normalised by random 0 and source 4: AUC 0.375
+    assert forward_transfer_score(reference, reference, 0.0, 4.0) == 0
+    # AUC 0.6875: 100·(0.6875 − 0.375)/(1 − 0.375) = 50
+    assert forward_transfer_score(curve([2, 2, 3, 4]), reference, 0.0, 4.0) == pytest.approx(50)
+    assert forward_transfer_score(curve([-1, 0, 1, 2]), reference, 0.0, 4.0) < 0  # slower than alone
+    # steps only one curve logged and steps without a finished episode yet (NaN) are left out
+    with_gaps = curve([math.nan, 2, 3, 4, 9], steps=(1, 2, 3, 4, 5))
+    assert forward_transfer_score(with_gaps, reference, 0.0, 4.0) == pytest.approx(
+        forward_transfer_score(curve([2, 3, 4], steps=(2, 3, 4)), curve([1, 2, 3], steps=(2, 3, 4)), 0.0, 4.0))
+    assert math.isnan(forward_transfer_score(reference, reference, 1.0, 1.0))  # the source is no better than random
 
 
 def each_job_done_once(outputs: list[str], suite) -> None:

@@ -22,7 +22,7 @@ from crl_merge.files import atomic_write_bytes, atomic_write_text
 from crl_merge.procgen import layout
 from crl_merge.procgen.plan import ContinualRow
 from crl_merge.procgen.ppo.curve import read_curve
-from crl_merge.procgen.continual import continual_jobs
+from crl_merge.procgen.continual import continual_jobs, learner_jobs
 from crl_merge.procgen.protocol import merge_jobs
 from crl_merge.procgen.runs import merged_model_evaluations
 from crl_merge.procgen.suite import SUPER, Suite
@@ -51,6 +51,8 @@ class Results:
     methods: dict[str, object]               # row id → MergeMethod, or ContinualRow for a continual row
     curves: dict[str, list[dict]]            # model name → learning-curve rows
     sources: dict[tuple[str, str], list[tuple[str, str]]]  # (round, row id) → per merge: its two models' names
+    # (round, continual row id) → per pair: each learner's (grid model name, task key, learning-curve rows)
+    learner_curves: dict[tuple[str, str], list[list[tuple[str, str, list[dict]]]]]
 
 
 def _evals(store: RunStore, parts: tuple[str, ...], tasks) -> dict[str, dict]:
@@ -70,7 +72,7 @@ def collect(suite: Suite, store: RunStore) -> Results:
         model_task[job.model_name] = job.task_key
         curves[job.model_name] = read_curve(store.path(*parts) / "curve.csv")
     random = _evals(store, layout.random_parts(suite), tasks)
-    merges, methods, sources = {}, {}, {}
+    merges, methods, sources, learner_curves = {}, {}, {}, {}
     merged_tasks = [key for key, _ in merged_model_evaluations(suite)]
     jobs = [(layout.merge_parts(suite, *job), *job) for job in merge_jobs(suite)]
     jobs += [(layout.continual_parts(suite, *job), *job) for job in continual_jobs(suite)]
@@ -78,7 +80,12 @@ def collect(suite: Suite, store: RunStore) -> Results:
         merges.setdefault((round_name, method.row_id), []).append(_evals(store, parts, merged_tasks))
         sources.setdefault((round_name, method.row_id), []).append((a.model_name, b.model_name))
         methods[method.row_id] = method
-    return Results(models, model_task, random, merges, methods, curves, sources)
+        if isinstance(method, ContinualRow):
+            learners = learner_jobs(method, a, b)[:2 if method.protocol == "federated" else 1]
+            learner_curves.setdefault((round_name, method.row_id), []).append(
+                [(job.model_name, job.task_key, read_curve(store.path(*parts) / f"curve-{job.model_name}.csv"))
+                 for job in learners])
+    return Results(models, model_task, random, merges, methods, curves, sources, learner_curves)
 
 
 def pooled(records: list[dict]) -> dict:
@@ -124,7 +131,8 @@ def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
                      "beyond_thesis": method.beyond_thesis, **both([m[SUPER] for m in merges]),
                      "p_over_average": None if baseline is None else probability_of_improvement(
                          [m[SUPER]["mean_return"] for m in merges], [m[SUPER]["mean_return"] for m in baseline]),
-                     **retention(suite, results, round_name, row_id)})
+                     **retention(suite, results, round_name, row_id),
+                     **forward_transfer(suite, results, round_name, row_id)})
     rows.append({"row": "random", "kind": "random agent", **both([results.random[SUPER]])})
     table = pd.DataFrame(rows)
     ub = table.loc[table.row == "upper_bound", "mean_return"].item()
@@ -133,6 +141,7 @@ def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
     table["thesis"] = [ref.get(r) for r in table.row]
     columns = MAIN_COLUMNS + ([f"retention/{t}" for t in suite.sub_tasks]
                               if suite.evaluation.retention_episodes is not None else [])
+    columns += [f"forward_transfer/{t}" for t in suite.sub_tasks] if results.learner_curves else []
     return table.reindex(columns=columns).sort_values("mean_return", ascending=False, ignore_index=True)
 
 
@@ -165,6 +174,40 @@ def retention(suite: Suite, results: Results, round_name: str, row_id: str) -> d
             values.append(100 * (merge[task]["mean_return"] - rnd) / (source - rnd) if source != rnd else math.nan)
         out[f"retention/{task}"] = float(np.mean(values))
     return out
+
+
+def forward_transfer(suite: Suite, results: Results, round_name: str, row_id: str) -> dict[str, float]:
+    """``forward_transfer/<sub-task>`` of a continual row: how much faster its learner on that
+    sub-task learned than the grid's model of the same task and seeds trained alone, after
+    Continual World (:func:`forward_transfer_score`). Averaged over the row's pairs; only for
+    the sub-tasks the protocol trains a learner on (federated: both; checkpoint: A's)."""
+    if (round_name, row_id) not in results.learner_curves:
+        return {}
+    values: dict[str, list[float]] = {}
+    for learners in results.learner_curves[round_name, row_id]:
+        for model_name, task, curve in learners:
+            values.setdefault(task, []).append(forward_transfer_score(
+                curve, results.curves[model_name], results.random[task]["mean_return"],
+                results.models[model_name][task]["mean_return"]))
+    return {f"forward_transfer/{task}": float(np.mean(v)) for task, v in values.items()}
+
+
+def forward_transfer_score(curve: list[dict], reference: list[dict], random_return: float,
+                           source_return: float) -> float:
+    """Continual World's forward transfer, 100·(AUC − AUC_ref)/(1 − AUC_ref), for returns: each
+    learning curve (rolling mean training return against steps) is normalised to
+    p = (R − R_random)/(R_source − R_random), R_source being the reference model's evaluated
+    return on its task, and AUC is the mean of p over the steps both curves logged. 0: learned
+    as fast as alone; 100: at the reference's final skill from the first update; < 0: slower."""
+    if source_return == random_return:
+        return math.nan
+    ref = {row["step"]: row["rolling_return"] for row in reference}
+    pairs = np.array([(row["rolling_return"], ref[row["step"]]) for row in curve if row["step"] in ref])
+    pairs = pairs[np.isfinite(pairs).all(axis=1)] if len(pairs) else pairs
+    if not len(pairs):
+        return math.nan
+    auc, auc_ref = ((pairs - random_return) / (source_return - random_return)).mean(axis=0)
+    return float(100 * (auc - auc_ref) / (1 - auc_ref)) if auc_ref != 1 else math.nan
 
 
 def own_task_table(suite: Suite, results: Results) -> pd.DataFrame:
