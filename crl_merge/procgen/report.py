@@ -474,3 +474,5 @@ def print_leaderboard(suite: Suite, board: pd.DataFrame) -> None:
     console.print(table)
     if warning := upper_bound_warning(board):
         console.print(f"[bold red]warning:[/] {warning}")
+    if line := resolution(board):
+        console.print(line)
