@@ -132,7 +132,7 @@ def leaderboard(suite: Suite, results: Results) -> pd.DataFrame:
                      "p_over_average": None if baseline is None else probability_of_improvement(
                          [m[SUPER]["mean_return"] for m in merges], [m[SUPER]["mean_return"] for m in baseline]),
                      **retention(suite, results, round_name, row_id),
-                     **forward_transfer(suite, results, round_name, row_id)})
+                     **forward_transfer(results, round_name, row_id)})
     rows.append({"row": "random", "kind": "random agent", **both([results.random[SUPER]])})
     table = pd.DataFrame(rows)
     ub = table.loc[table.row == "upper_bound", "mean_return"].item()
@@ -176,7 +176,7 @@ def retention(suite: Suite, results: Results, round_name: str, row_id: str) -> d
     return out
 
 
-def forward_transfer(suite: Suite, results: Results, round_name: str, row_id: str) -> dict[str, float]:
+def forward_transfer(results: Results, round_name: str, row_id: str) -> dict[str, float]:
     """``forward_transfer/<sub-task>`` of a continual row: how much faster its learner on that
     sub-task learned than the grid's model of the same task and seeds trained alone, after
     Continual World (:func:`forward_transfer_score`). Averaged over the row's pairs; only for
