@@ -27,7 +27,8 @@ def test_builtin_suites_follow_the_thesis_protocol(name):
 
 def test_a_preset_overrides_sections_key_by_key():
     quick = load_suite("starpilot", "quick")
-    assert quick.training.total_steps == 300_000 and quick.training.seeds_per_task == 2
+    assert quick.training.total_steps == 300_000 and quick.training.seeds_per_task == 3
+    assert quick.training.precision == "bf16" and quick.training.policy == "shared"  # untouched keys stay
     assert quick.evaluation.episodes == 500 and quick.evaluation.level_seed == 5  # untouched keys stay
     smoke = load_suite("starpilot", "smoke")
     assert smoke.ppo.n_envs == 8 and smoke.ppo.gamma == 0.999 and smoke.merge.states == 32
