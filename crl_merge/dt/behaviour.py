@@ -3,19 +3,28 @@ an actor snapshot every ``snapshot_every`` steps, each evaluated on the spot.
 
 ``train_behaviour`` writes a training folder (not committed)::
 
+    <out>/training.json                                task, seed, snapshot and SAC settings
     <out>/snapshots/step_0010000.safetensors + .json   actor weights, eval return in the sidecar
     <out>/curve.csv                                    step, training and evaluation returns, speed
+    <out>/resume/model.zip, replay_buffer.pkl          SAC's networks, optimisers, step count and
+                                                       replay buffer, every ``checkpoint_every``
+                                                       steps and at the end
 
-A crash loses only the steps since the last snapshot's row; the run cannot be continued
-(SB3 keeps its replay buffer and optimisers in pickles), but every finished snapshot stays
-usable. ``publish`` then picks the expert and medium snapshots and copies what the datasets
-need into ``crl_merge/dt/policies/<task>/``.
+Calling it again on the same folder continues from the last resume checkpoint, up to the new
+``total_steps`` (a larger one extends a finished run): the curve rows and snapshots after the
+checkpoint, which a crash left behind, are dropped and made again. A resumed run is the same
+algorithm, not the same numbers as an uninterrupted one: the episode in progress at the
+checkpoint is cut short, the buffer lacks that step's own transition (SB3 calls back before
+storing it), and the random streams are seeded again from the seed and the step. ``publish`` then picks
+the expert and medium snapshots and copies what the datasets need into
+``crl_merge/dt/policies/<task>/``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crl_merge.files import atomic_write_json
+from crl_merge.files import atomic_path, atomic_write_json
 from crl_merge.dt.behaviour_actor import SquashedGaussianActor, load_actor, save_actor
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import DatasetError
@@ -63,18 +72,99 @@ def evaluate_actor(task: MujocoTask, actor: SquashedGaussianActor, episodes: int
     return float(data.episode_returns().mean()), float(lengths.mean())
 
 
+TRAINING_RECORD = "training.json"
+RESUME = "resume"
+
+
+class BehaviourTrainingError(ValueError):
+    """A training folder that cannot be continued with the settings asked for."""
+
+
+def _training_record(task: MujocoTask, seed: int, snapshot_every: int, eval_episodes: int, config: SACConfig) -> dict:
+    return {"task": task.name, "seed": seed, "snapshot_every": snapshot_every, "eval_episodes": eval_episodes,
+            "sac": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}}
+
+
+def _check_record(out: Path, record: dict) -> None:
+    """Refuse to continue a folder trained with other settings, naming each one that differs."""
+    path = out / TRAINING_RECORD
+    if not path.is_file():
+        atomic_write_json(path, record)
+        return
+    old = json.loads(path.read_text())
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "sac"}, **{f"sac.{k}": v for k, v in d["sac"].items()}}  # noqa: E731
+    was, now = flat(old), flat(record)
+    differ = [f"{k}: {was.get(k, '<absent>')!r} in the folder, {now.get(k, '<absent>')!r} asked for"
+              for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    if differ:
+        raise BehaviourTrainingError(f"{out} was trained with other settings ({'; '.join(differ)}); "
+                                     "continue it with its own settings or train into another --training-dir")
+
+
+def _save_resume(out: Path, model) -> None:
+    """SAC's whole state, each file replaced atomically; the buffer first, so that a model
+    file always has a buffer at least as new beside it."""
+    folder = out / RESUME
+    with atomic_path(folder / "replay_buffer.pkl") as tmp:
+        model.save_replay_buffer(tmp)
+    with atomic_path(folder / "model.zip") as tmp:
+        model.save(tmp)
+
+
+def _drop_after(out: Path, step: int) -> list[dict]:
+    """The curve rows up to ``step`` (rewritten without the later ones) and no snapshot after it."""
+    rows = []
+    curve = out / "curve.csv"
+    if curve.is_file():
+        with open(curve, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    for path in (out / "snapshots").glob("step_*"):
+        if int(path.name.split(".")[0][len("step_"):]) > step:
+            path.unlink()
+    return rows
+
+
 def train_behaviour(task: MujocoTask, out: str | Path, total_steps: int, seed: int = 0, snapshot_every: int = 10_000,
-                    eval_episodes: int = 10, config: SACConfig = SACConfig(), log=print) -> Path:
-    """Train SAC on ``task`` for ``total_steps`` environment steps; returns the folder."""
+                    eval_episodes: int = 10, config: SACConfig = SACConfig(), checkpoint_every: int = 50_000,
+                    device: str = "cpu", log=print) -> Path:
+    """Train SAC on ``task`` up to ``total_steps`` environment steps, continuing the folder's
+    last resume checkpoint if it has one; returns the folder."""
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
+    if checkpoint_every % snapshot_every:
+        raise ValueError(f"checkpoint_every ({checkpoint_every}) must be a multiple of snapshot_every ({snapshot_every})")
     out = Path(out)
+    resume = out / RESUME / "model.zip"
+    if not resume.is_file() and any((out / "snapshots").glob("step_*")):
+        raise BehaviourTrainingError(f"{out} has snapshots but no resume checkpoint (it stopped before its first "
+                                     f"one, or an earlier version trained it); publish it with --publish-only, or "
+                                     f"train into another --training-dir")
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    _check_record(out, _training_record(task, seed, snapshot_every, eval_episodes, config))
     torch.set_num_threads(1)
-    curve_file = open(out / "curve.csv", "w", newline="")
+    if resume.is_file():
+        model = SAC.load(resume, env=task.make(), device=device)
+        model.load_replay_buffer(out / RESUME / "replay_buffer.pkl")
+        model.set_random_seed(seed + model.num_timesteps)
+        log(f"{task.name}: continuing {out} from step {model.num_timesteps:,}")
+    else:
+        model = SAC("MlpPolicy", task.make(), learning_rate=config.learning_rate, buffer_size=config.buffer_size,
+                    learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
+                    gamma=config.gamma, policy_kwargs={"net_arch": list(config.hidden)}, seed=seed, device=device,
+                    verbose=0)
+    done = model.num_timesteps
+    kept = _drop_after(out, done)
+    if done >= total_steps:
+        log(f"{task.name}: {out} already has {done:,} steps (asked for {total_steps:,})")
+        return out
+    elapsed_before = float(kept[-1]["elapsed_s"]) if kept else 0.0
+    with atomic_path(out / "curve.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CURVE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+    curve_file = open(out / "curve.csv", "a", newline="")
     curve = csv.DictWriter(curve_file, fieldnames=CURVE_COLUMNS)
-    curve.writeheader()
     start = time.time()
 
     class Snapshots(BaseCallback):
@@ -85,25 +175,27 @@ def train_behaviour(task: MujocoTask, out: str | Path, total_steps: int, seed: i
             actor = SquashedGaussianActor.from_sb3(self.model.actor, self.training_env.action_space)
             eval_return, eval_length = evaluate_actor(task, actor, eval_episodes, seed=10_000 + step)
             recent = [e["r"] for e in self.model.ep_info_buffer]
+            elapsed = time.time() - start
             row = {"step": step, "train_return": round(float(np.mean(recent)), 2) if recent else "",
                    "eval_return": round(eval_return, 2), "eval_score": round(float(task.normalized_score(eval_return)), 2),
-                   "eval_length": round(eval_length, 1), "elapsed_s": round(time.time() - start, 1),
-                   "steps_per_second": round(step / (time.time() - start), 1)}
+                   "eval_length": round(eval_length, 1), "elapsed_s": round(elapsed_before + elapsed, 1),
+                   "steps_per_second": round((step - done) / elapsed, 1)}
             save_actor(out / "snapshots" / snapshot_name(step), actor, task=task.name, step=step, seed=seed,
                        eval_return=eval_return, eval_length=eval_length, eval_episodes=eval_episodes,
                        sac=asdict(config))
             curve.writerow(row)
             curve_file.flush()
-            log(f"{task.name} step {step:,}: eval return {eval_return:.0f} (score {row['eval_score']}), "
+            os.fsync(curve_file.fileno())
+            if step % checkpoint_every == 0 or step >= total_steps:
+                _save_resume(out, self.model)
+            log(f"{task.name} step {step:,}/{total_steps:,}: eval return {eval_return:.0f} (score {row['eval_score']}), "
                 f"train return {row['train_return']}, {row['steps_per_second']} steps/s")
             return True
 
     try:
-        model = SAC("MlpPolicy", task.make(), learning_rate=config.learning_rate, buffer_size=config.buffer_size,
-                    learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
-                    gamma=config.gamma, policy_kwargs={"net_arch": list(config.hidden)}, seed=seed, device="cpu",
-                    verbose=0)
-        model.learn(total_steps, callback=Snapshots())
+        model.learn(total_steps - done, callback=Snapshots(), reset_num_timesteps=False)
+        if model.num_timesteps % snapshot_every:  # a total that is not a whole number of snapshots
+            _save_resume(out, model)
     finally:
         curve_file.close()
     return out

@@ -1,6 +1,6 @@
 """``crl-merge`` subcommands of the MuJoCo Decision Transformer track.
 
-    crl-merge dt-policies hopper --steps 300000      SAC behaviour policy, then publish it
+    crl-merge dt-policies hopper --steps 300000      SAC behaviour policy (resumable), then publish it
     crl-merge dt-datasets hopper --kinds medium      D4RL-style HDF5 datasets
     crl-merge dt-train benchmarks/mujoco_dt.yaml --preset quick --env hopper --dataset medium
     crl-merge dt-run benchmarks/mujoco_dt.yaml --preset quick
@@ -43,7 +43,8 @@ def _policies(args) -> int:
         folder = Path(args.training_dir) / task.name
         if not args.publish_only:
             config = SACConfig(batch_size=args.batch_size, hidden=tuple(args.hidden))
-            train_behaviour(task, folder, args.steps, seed=args.seed, config=config, log=console.print)
+            train_behaviour(task, folder, args.steps, seed=args.seed, config=config,
+                            checkpoint_every=args.checkpoint_every, device=args.device, log=console.print)
         published = publish(task, folder, project_path(args.policies), medium_score=args.medium_score)
         console.print(f"published {task.name}'s behaviour policies to {published}")
     return 0
@@ -128,7 +129,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                    help="SAC actor and critic hidden layers (D4RL's SAC: 256 256)")
     p.add_argument("--batch-size", type=int, default=128, help="SAC batch size (D4RL's SAC: 256)")
-    p.add_argument("--training-dir", default="runs/behaviour", help="snapshots and learning curve (not committed)")
+    p.add_argument("--training-dir", default="runs/behaviour",
+                   help="snapshots, learning curve and resume checkpoint (not committed); a folder with a "
+                        "checkpoint is continued up to --steps")
+    p.add_argument("--checkpoint-every", type=int, default=50_000,
+                   help="steps between resume checkpoints (a multiple of the 10,000-step snapshots)")
+    p.add_argument("--device", default="cpu", help="torch device of SAC's networks (cpu, cuda)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
     p.add_argument("--medium-score", type=float, default=None,
                    help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data score, "

@@ -1,0 +1,76 @@
+"""SAC behaviour training (real stable-baselines3 SAC on real MuJoCo, a few hundred steps):
+resume checkpoints, continuing a folder, what a crash leaves behind, and the settings check."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from crl_merge.dt.behaviour import (BehaviourTrainingError, SACConfig, read_snapshots, snapshot_name,
+                                    train_behaviour)
+from envs.mujoco.tasks import get_task
+
+TINY = SACConfig(buffer_size=2_000, learning_starts=100, batch_size=16, hidden=(8, 8))
+SETTINGS = dict(seed=0, snapshot_every=100, eval_episodes=1, config=TINY, checkpoint_every=200, log=lambda *_: None)
+
+
+def curve_steps(folder) -> list[int]:
+    with open(folder / "curve.csv", newline="") as f:
+        return [int(r["step"]) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def hopper():
+    return get_task("hopper")
+
+
+def test_continues_from_the_checkpoint_and_redoes_what_a_crash_left(tmp_path, hopper):
+    from stable_baselines3 import SAC
+
+    folder = train_behaviour(hopper, tmp_path / "run", 200, **SETTINGS)
+    assert curve_steps(folder) == [100, 200]
+    checkpoint = SAC.load(folder / "resume" / "model.zip")
+    assert checkpoint.num_timesteps == 200
+    # what a crash after step 300's snapshot, before the next checkpoint, leaves behind
+    with open(folder / "curve.csv", "a", newline="") as f:
+        f.write("300,,1.0,0.6,10.0,1.0,1.0\n")
+    stale = folder / "snapshots" / f"{snapshot_name(300)}.json"
+    stale.write_text("{}")
+    train_behaviour(hopper, folder, 400, **SETTINGS)
+    assert curve_steps(folder) == [100, 200, 300, 400]
+    assert [s["step"] for s in read_snapshots(folder)] == [100, 200, 300, 400]  # step 300 made again
+    resumed = SAC.load(folder / "resume" / "model.zip")
+    assert resumed.num_timesteps == 400
+    resumed.load_replay_buffer(folder / "resume" / "replay_buffer.pkl")
+    # the first run's transitions were carried over; SB3 calls back before it stores the step's
+    # own transition, so each checkpoint lacks its last one: 199 + 199
+    assert resumed.replay_buffer.size() == 398
+
+
+def test_a_finished_folder_is_left_alone(tmp_path, hopper):
+    folder = train_behaviour(hopper, tmp_path / "run", 200, **SETTINGS)
+    before = (folder / "curve.csv").read_text()
+    train_behaviour(hopper, folder, 200, **SETTINGS)
+    assert (folder / "curve.csv").read_text() == before
+
+
+def test_other_settings_are_refused_by_name(tmp_path, hopper):
+    folder = train_behaviour(hopper, tmp_path / "run", 100, **SETTINGS)
+    wider = {**SETTINGS, "config": SACConfig(buffer_size=2_000, learning_starts=100, batch_size=16, hidden=(16, 16))}
+    with pytest.raises(BehaviourTrainingError, match=r"sac\.hidden: \[8, 8\] in the folder, \[16, 16\] asked for"):
+        train_behaviour(hopper, folder, 200, **wider)
+
+
+def test_snapshots_without_a_checkpoint_are_not_overwritten(tmp_path, hopper):
+    folder = train_behaviour(hopper, tmp_path / "run", 100, **SETTINGS)
+    for path in (folder / "resume").iterdir():
+        path.unlink()
+    with pytest.raises(BehaviourTrainingError, match="no resume checkpoint"):
+        train_behaviour(hopper, folder, 200, **SETTINGS)
+    assert [s["step"] for s in read_snapshots(folder)] == [100]
+
+
+def test_checkpoints_fall_on_snapshots(tmp_path, hopper):
+    with pytest.raises(ValueError, match="multiple of snapshot_every"):
+        train_behaviour(hopper, tmp_path / "run", 200, **{**SETTINGS, "checkpoint_every": 150})
