@@ -74,3 +74,14 @@ def test_snapshots_without_a_checkpoint_are_not_overwritten(tmp_path, hopper):
 def test_checkpoints_fall_on_snapshots(tmp_path, hopper):
     with pytest.raises(ValueError, match="multiple of snapshot_every"):
         train_behaviour(hopper, tmp_path / "run", 200, **{**SETTINGS, "checkpoint_every": 150})
+
+
+def test_the_command_trains_without_publishing(tmp_path):
+    from crl_merge.cli import main
+
+    policies = tmp_path / "policies"
+    # 200 steps: inside SAC's 10k random warm-up, so no snapshot, but a resume checkpoint at the end
+    assert main(["dt-policies", "hopper", "--steps", "200", "--training-dir", str(tmp_path / "training"),
+                 "--policies", str(policies), "--no-publish"]) == 0
+    assert (tmp_path / "training" / "hopper" / "resume" / "model.zip").is_file()
+    assert not policies.exists()

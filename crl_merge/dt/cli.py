@@ -45,8 +45,9 @@ def _policies(args) -> int:
             config = SACConfig(batch_size=args.batch_size, hidden=tuple(args.hidden))
             train_behaviour(task, folder, args.steps, seed=args.seed, config=config,
                             checkpoint_every=args.checkpoint_every, device=args.device, log=console.print)
-        published = publish(task, folder, project_path(args.policies), medium_score=args.medium_score)
-        console.print(f"published {task.name}'s behaviour policies to {published}")
+        if not args.no_publish:
+            published = publish(task, folder, project_path(args.policies), medium_score=args.medium_score)
+            console.print(f"published {task.name}'s behaviour policies to {published}")
     return 0
 
 
@@ -139,7 +140,10 @@ def add_commands(subparsers) -> None:
     p.add_argument("--medium-score", type=float, default=None,
                    help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data score, "
                         "or the same fraction of our expert's when it is weaker than D4RL's)")
-    p.add_argument("--publish-only", action="store_true", help="choose and copy from an existing training folder")
+    publishing = p.add_mutually_exclusive_group()
+    publishing.add_argument("--publish-only", action="store_true", help="choose and copy from an existing training folder")
+    publishing.add_argument("--no-publish", action="store_true",
+                   help="train (or continue) only; the committed policies stay as they are")
     p.set_defaults(func=_policies)
 
     p = subparsers.add_parser("dt-datasets", help="generate D4RL-style datasets from the committed behaviour policies")
