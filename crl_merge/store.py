@@ -46,15 +46,16 @@ class StoreError(Exception):
     """A run folder that cannot be used as asked."""
 
 
-def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Keys (dotted) whose values differ between two nested specs."""
+def spec_differences(old: dict, new: dict, prefix: str = "", was: str = "in the store", now: str = "now") -> list[str]:
+    """Keys (dotted) whose values differ between two nested specs, each as
+    ``key: <old> <was>, <new> <now>``."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += spec_differences(a, b, f"{prefix}{key}.")
+            diffs += spec_differences(a, b, f"{prefix}{key}.", was, now)
         elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} in the store, {b!r} now")
+            diffs.append(f"{prefix}{key}: {a!r} {was}, {b!r} {now}")
     return diffs
 
 

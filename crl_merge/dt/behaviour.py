@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from crl_merge.files import atomic_path, atomic_write_json
+from crl_merge.store import spec_differences
 from crl_merge.dt.behaviour_actor import SquashedGaussianActor, load_actor, save_actor
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import DatasetError
@@ -91,11 +92,7 @@ def _check_record(out: Path, record: dict) -> None:
     if not path.is_file():
         atomic_write_json(path, record)
         return
-    old = json.loads(path.read_text())
-    flat = lambda d: {**{k: v for k, v in d.items() if k != "sac"}, **{f"sac.{k}": v for k, v in d["sac"].items()}}  # noqa: E731
-    was, now = flat(old), flat(record)
-    differ = [f"{k}: {was.get(k, '<absent>')!r} in the folder, {now.get(k, '<absent>')!r} asked for"
-              for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    differ = spec_differences(json.loads(path.read_text()), record, was="in the folder", now="asked for")
     if differ:
         raise BehaviourTrainingError(f"{out} was trained with other settings ({'; '.join(differ)}); "
                                      "continue it with its own settings or train into another --training-dir")
