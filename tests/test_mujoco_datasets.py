@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from crl_merge.dt.behaviour_actor import SquashedGaussianActor, load_actor, save_actor
+from crl_merge.dt.behaviour_actor import NoisyDeterministicActor, SquashedGaussianActor, load_actor, save_actor
 from crl_merge.dt.behaviour import choose_snapshots, load_policy_set, medium_target, publish, read_snapshots
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import (DatasetError, OfflineDataset, concatenate, load_d4rl_hdf5, load_dataset,
@@ -64,6 +64,28 @@ def test_actor_matches_stable_baselines3_sac():
     np.testing.assert_allclose(actor.act(torch.from_numpy(obs), deterministic=True).numpy(), expected, atol=1e-6)
 
 
+def test_td3_actor_matches_stable_baselines3_td3():
+    from stable_baselines3 import TD3
+
+    task = get_task("hopper")
+    model = TD3("MlpPolicy", task.make(), policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
+    actor = NoisyDeterministicActor.from_sb3(model.actor, model.action_space, noise=0.1)
+    obs = np.random.default_rng(0).normal(size=(5, task.state_dim)).astype(np.float32)
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(actor.act(torch.from_numpy(obs), deterministic=True).numpy(), expected, atol=1e-6)
+
+
+def test_td3_actor_explores_with_clipped_noise_of_its_scale():
+    actor = NoisyDeterministicActor(11, 3, (8,), noise=0.1, action_low=[-1, -2, -3], action_high=[1, 2, 3])
+    obs = torch.zeros(20_000, 11)
+    half_range = torch.tensor([1.0, 2.0, 3.0])
+    clean = actor.act(obs, deterministic=True) / half_range
+    noisy = actor.act(obs, generator=torch.Generator().manual_seed(0)) / half_range
+    assert noisy.abs().max() <= 1.0
+    inside = (clean.abs() < 0.5).all(dim=1)  # far enough from the bounds that clipping is rare
+    torch.testing.assert_close((noisy - clean)[inside].std(dim=0), torch.full((3,), 0.1), atol=0.005, rtol=0)
+
+
 def test_actor_round_trip(tmp_path):
     actor = SquashedGaussianActor(11, 3, (8,), [-1, -2, -3], [1, 2, 3])
     save_actor(tmp_path / "a", actor, note="x")
@@ -71,6 +93,16 @@ def test_actor_round_trip(tmp_path):
     obs = torch.randn(4, 11)
     assert torch.equal(loaded.act(obs, deterministic=True), actor.act(obs, deterministic=True))
     assert meta["note"] == "x" and loaded.hidden == (8,)
+
+
+def test_td3_actor_round_trip_keeps_its_kind_and_noise(tmp_path):
+    actor = NoisyDeterministicActor(11, 3, (8, 4), noise=0.2, action_low=[-1, -2, -3], action_high=[1, 2, 3])
+    save_actor(tmp_path / "a", actor)
+    loaded, meta = load_actor(tmp_path / "a")
+    obs = torch.randn(4, 11)
+    assert isinstance(loaded, NoisyDeterministicActor) and loaded.noise == 0.2 and loaded.hidden == (8, 4)
+    assert meta["actor"]["kind"] == "noisy_deterministic"
+    assert torch.equal(loaded.act(obs, deterministic=True), actor.act(obs, deterministic=True))
 
 
 def test_collect_is_seeded_and_flags_every_episode():

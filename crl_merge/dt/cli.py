@@ -34,7 +34,7 @@ def _device(name: str, threads: int) -> str:
 
 
 def _policies(args) -> int:
-    from crl_merge.dt.behaviour import SACConfig, publish, train_behaviour
+    from crl_merge.dt.behaviour import ALGORITHMS, publish, train_behaviour
     from envs.mujoco.tasks import get_task
 
     console = Console(stderr=True)
@@ -42,7 +42,8 @@ def _policies(args) -> int:
         task = get_task(name)
         folder = Path(args.training_dir) / task.name
         if not args.publish_only:
-            config = SACConfig(batch_size=args.batch_size, hidden=tuple(args.hidden))
+            sizes = {"batch_size": args.batch_size, "hidden": tuple(args.hidden) if args.hidden else None}
+            config = ALGORITHMS[args.algorithm](**{k: v for k, v in sizes.items() if v is not None})
             train_behaviour(task, folder, args.steps, seed=args.seed, config=config,
                             checkpoint_every=args.checkpoint_every, device=args.device, log=console.print)
         if not args.no_publish:
@@ -123,19 +124,25 @@ def add_commands(subparsers) -> None:
     from crl_merge.suite_files import PRESET_NAMES
     from envs.mujoco.tasks import DATASET_KINDS, TASKS
 
-    p = subparsers.add_parser("dt-policies", help="train SAC behaviour policies and publish expert/medium snapshots")
+    from crl_merge.dt.behaviour import ALGORITHMS, SACConfig, TD3Config
+
+    p = subparsers.add_parser("dt-policies", help="train behaviour policies (SAC or TD3) and publish expert/medium snapshots")
     p.add_argument("tasks", nargs="+", choices=sorted(TASKS))
-    p.add_argument("--steps", type=int, default=300_000, help="SAC environment steps")
-    p.add_argument("--seed", type=int, default=0, help="seed of SAC's networks, replay sampling and environments")
-    p.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
-                   help="SAC actor and critic hidden layers (D4RL's SAC: 256 256)")
-    p.add_argument("--batch-size", type=int, default=128, help="SAC batch size (D4RL's SAC: 256)")
+    p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default="sac",
+                   help="sac (D4RL's algorithm) or td3 (cheaper per update on a CPU)")
+    p.add_argument("--steps", type=int, default=300_000, help="environment steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the networks, replay sampling and environments")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help=f"actor and critic hidden layers (default: sac {' '.join(map(str, SACConfig.hidden))}, "
+                        f"td3 {' '.join(map(str, TD3Config.hidden))}; D4RL's SAC: 256 256)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"batch size (default: sac {SACConfig.batch_size}, td3 {TD3Config.batch_size}; D4RL's SAC: 256)")
     p.add_argument("--training-dir", default="runs/behaviour",
                    help="snapshots, learning curve and resume checkpoint (not committed); a folder with a "
                         "checkpoint is continued up to --steps")
     p.add_argument("--checkpoint-every", type=int, default=50_000,
                    help="steps between resume checkpoints (a multiple of the 10,000-step snapshots)")
-    p.add_argument("--device", default="cpu", help="torch device of SAC's networks (cpu, cuda)")
+    p.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help="where the chosen policies are published")
     p.add_argument("--medium-score", type=float, default=None,
                    help="D4RL score the medium policy is chosen nearest to (default: D4RL's medium data score, "
