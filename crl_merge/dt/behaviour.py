@@ -47,7 +47,42 @@ CURVE_COLUMNS = ("step", "train_return", "eval_return", "eval_score", "eval_leng
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class OffPolicyConfig:
+    """The settings SAC and TD3 share, and how a stable-baselines3 model is made and loaded
+    from them; each algorithm adds its own through ``_extra_kwargs``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    actor_kind: ClassVar[str]
+    sb3_class: ClassVar[str]
+    learning_rate: float = 3e-4
+    buffer_size: int = 1_000_000
+    learning_starts: int = 10_000
+    batch_size: int = 256
+    tau: float = 0.005
+    gamma: float = 0.99
+    hidden: tuple[int, ...] = (256, 256)
+
+    def _algorithm(self):
+        import stable_baselines3
+
+        return getattr(stable_baselines3, self.sb3_class)
+
+    def _extra_kwargs(self, env) -> dict:
+        return {}
+
+    def model(self, env, seed: int, device: str):
+        return self._algorithm()("MlpPolicy", env, learning_rate=self.learning_rate, buffer_size=self.buffer_size,
+                                 learning_starts=self.learning_starts, batch_size=self.batch_size, tau=self.tau,
+                                 gamma=self.gamma, policy_kwargs={"net_arch": list(self.hidden)}, seed=seed,
+                                 device=device, verbose=0, **self._extra_kwargs(env))
+
+    def load(self, path: Path, env, device: str):
+        return self._algorithm().load(path, env=env, device=device)
+
+
+@dataclass(frozen=True)
+class SACConfig(OffPolicyConfig):
     """stable-baselines3's SAC defaults, with the RL Zoo's 10k random warm-up steps for MuJoCo,
     except for the size of the updates: 64×64 networks and batches of 128 rather than 256×256
     and 256, the settings of the committed policies. They were trained on a shared 2-core CPU
@@ -59,32 +94,16 @@ class SACConfig:
     name: ClassVar[str] = "sac"
     label: ClassVar[str] = "SAC (stable-baselines3)"
     actor_kind: ClassVar[str] = SquashedGaussianActor.kind
-    learning_rate: float = 3e-4
-    buffer_size: int = 1_000_000
-    learning_starts: int = 10_000
+    sb3_class: ClassVar[str] = "SAC"
     batch_size: int = 128
-    tau: float = 0.005
-    gamma: float = 0.99
     hidden: tuple[int, ...] = (64, 64)
-
-    def model(self, env, seed: int, device: str):
-        from stable_baselines3 import SAC
-
-        return SAC("MlpPolicy", env, learning_rate=self.learning_rate, buffer_size=self.buffer_size,
-                   learning_starts=self.learning_starts, batch_size=self.batch_size, tau=self.tau, gamma=self.gamma,
-                   policy_kwargs={"net_arch": list(self.hidden)}, seed=seed, device=device, verbose=0)
-
-    def load(self, path: Path, env, device: str):
-        from stable_baselines3 import SAC
-
-        return SAC.load(path, env=env, device=device)
 
     def actor(self, model) -> SquashedGaussianActor:
         return SquashedGaussianActor.from_sb3(model.actor, model.action_space)
 
 
 @dataclass(frozen=True)
-class TD3Config:
+class TD3Config(OffPolicyConfig):
     """TD3 (stable-baselines3) with the RL Zoo's MuJoCo settings (10k random warm-up steps,
     Gaussian exploration noise 0.1, learning rate 1e-3, batch 256) on Fujimoto's current
     256×256 networks. Chosen for its cost on a CPU: with the actor updated every other step
@@ -94,34 +113,20 @@ class TD3Config:
     name: ClassVar[str] = "td3"
     label: ClassVar[str] = "TD3 (stable-baselines3)"
     actor_kind: ClassVar[str] = NoisyDeterministicActor.kind
+    sb3_class: ClassVar[str] = "TD3"
     learning_rate: float = 1e-3
-    buffer_size: int = 1_000_000
-    learning_starts: int = 10_000
-    batch_size: int = 256
-    tau: float = 0.005
-    gamma: float = 0.99
-    hidden: tuple[int, ...] = (256, 256)
     action_noise: float = 0.1
     policy_delay: int = 2
     target_policy_noise: float = 0.2
     target_noise_clip: float = 0.5
 
-    def model(self, env, seed: int, device: str):
-        from stable_baselines3 import TD3
+    def _extra_kwargs(self, env) -> dict:
         from stable_baselines3.common.noise import NormalActionNoise
 
         dims = env.action_space.shape
-        return TD3("MlpPolicy", env, learning_rate=self.learning_rate, buffer_size=self.buffer_size,
-                   learning_starts=self.learning_starts, batch_size=self.batch_size, tau=self.tau, gamma=self.gamma,
-                   action_noise=NormalActionNoise(np.zeros(dims), self.action_noise * np.ones(dims)),
-                   policy_delay=self.policy_delay, target_policy_noise=self.target_policy_noise,
-                   target_noise_clip=self.target_noise_clip, policy_kwargs={"net_arch": list(self.hidden)},
-                   seed=seed, device=device, verbose=0)
-
-    def load(self, path: Path, env, device: str):
-        from stable_baselines3 import TD3
-
-        return TD3.load(path, env=env, device=device)
+        return {"action_noise": NormalActionNoise(np.zeros(dims), self.action_noise * np.ones(dims)),
+                "policy_delay": self.policy_delay, "target_policy_noise": self.target_policy_noise,
+                "target_noise_clip": self.target_noise_clip}
 
     def actor(self, model) -> NoisyDeterministicActor:
         return NoisyDeterministicActor.from_sb3(model.actor, model.action_space, self.action_noise)
