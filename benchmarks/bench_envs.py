@@ -9,7 +9,9 @@ on the CPU only, so it is measured at 64 environments.
 
 On a shared machine the load changes from second to second, so the two engines are
 measured in alternating rounds (``--rounds``, each ``--steps`` batched steps) and each
-is reported by its median round; the ratio is of those medians. On a GPU our engine is
+is reported by its median round; the ratio is of those medians. Each engine holds its last
+observation until the next step gives one, as any consumer of the frames does (the memory
+of a frame still held cannot be reused for the next). On a GPU our engine is
 stepped as a trainer would (``validate=False``: no host synchronisation in a step).
 """
 
@@ -44,7 +46,7 @@ class Ours:
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(steps):
-            self.env.step(self.actions[self.i % 64], validate=self.validate)
+            self.obs = self.env.step(self.actions[self.i % 64], validate=self.validate)[0]
             self.i += 1
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -65,7 +67,7 @@ class Real:
         start = time.perf_counter()
         for _ in range(steps):
             self.env.act(self.actions[self.i % 64])
-            self.env.observe()
+            self.obs = self.env.observe()
             self.i += 1
         return steps * self.num_envs / (time.perf_counter() - start)
 
