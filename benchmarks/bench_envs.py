@@ -10,8 +10,9 @@ on the CPU only, so it is measured at 64 environments.
 On a shared machine the load changes from second to second, so the two engines are
 measured in alternating rounds (``--rounds``, each ``--steps`` batched steps) and each
 is reported by its median round; the ratio is of those medians. Each engine holds its last
-observation until the next step gives one, as any consumer of the frames does (the memory
-of a frame still held cannot be reused for the next). On a GPU our engine is
+observation until the next step gives one, as any consumer of the frames does, and the
+process keeps freed memory as ``crl-merge`` does (``crl_merge.host_memory``: without it, the
+fresh canvas of each of our steps was often page-faulted in anew). On a GPU our engine is
 stepped as a trainer would (``validate=False``: no host synchronisation in a step).
 """
 
@@ -28,6 +29,7 @@ import torch
 
 import envs
 from envs.procgen_ref import _import_procgen
+from crl_merge.host_memory import keep_freed_memory
 
 
 class Ours:
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per engine (median reported)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    keep_freed_memory()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     for game in ("starpilot", "fruitbot"):

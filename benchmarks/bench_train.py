@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import envs
-from envs.host_memory import keep_freed_memory
+from crl_merge.host_memory import keep_freed_memory
 from crl_merge.models import make_actor_critic
 from crl_merge.procgen.ppo.config import PPOConfig
 from crl_merge.procgen.ppo.batched import train_fast_batched

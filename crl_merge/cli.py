@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from crl_merge.checkpoint import CheckpointError
-    from envs.host_memory import keep_freed_memory
+    from crl_merge.host_memory import keep_freed_memory
     from crl_merge.store import StoreError
 
     args = build_parser().parse_args(argv)

@@ -35,7 +35,7 @@ from typing import Protocol
 
 import torch
 
-from envs import host_memory, randgen, rng
+from envs import randgen, rng
 from envs.config import GameConfig
 from envs.render import Renderer, SpriteBatch, TextureSpec
 
@@ -86,17 +86,11 @@ class VecGame:
     (finding the finished environments, the visible sprites), which is cheaper there. Both
     give the same results. ``threads``: intra-op threads for CPU steps (default: 1 up to
     256 environments, torch's setting above; ``None`` keeps torch's setting).
-
-    On the CPU every step renders into a freshly allocated canvas (the frames handed out stay
-    valid), so a CPU environment keeps the process's freed memory for reuse
-    (:func:`envs.host_memory.keep_freed_memory`, process-wide; without it a Starpilot step whose
-    caller still holds the last frames page-faults the canvas in anew and runs at half speed).
-    ``keep_freed_memory=False`` leaves malloc's settings alone.
     """
 
     def __init__(self, task, num_envs: int, seed: int = 0, num_levels: int = 0, start_level: int = 0,
                  device: str | torch.device = "cpu", levels: str = "train", monochrome: bool = False,
-                 sync_free: bool | None = None, threads: int | None | str = "auto", keep_freed_memory: bool = True):
+                 sync_free: bool | None = None, threads: int | None | str = "auto"):
         from envs.games import GAMES
 
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -110,8 +104,6 @@ class VecGame:
         self.task = task
         self.num_envs = num_envs
         self.device = torch.device(device)
-        if self.device.type == "cpu" and keep_freed_memory:
-            host_memory.keep_freed_memory()
         self.seed, self.num_levels, self.start_level = seed, num_levels, start_level
         self.domain = LEVEL_STREAMS[levels]
         self.sync_free = self.device.type != "cpu" if sync_free is None else bool(sync_free)

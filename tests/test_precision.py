@@ -9,7 +9,7 @@ import torch
 
 import envs
 from crl_merge.checkpoint import load_model
-from envs.host_memory import keep_freed_memory
+from crl_merge.host_memory import keep_freed_memory
 from crl_merge.models import make_actor
 from crl_merge.procgen.ppo import PPOConfig, train_run, train_runs_batched, training_spec
 from crl_merge.procgen.ppo.fast import train_fast

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crl_merge.device import resolve_device
-from envs.host_memory import keep_freed_memory
+from crl_merge.host_memory import keep_freed_memory
 from crl_merge.procgen import jobs, protocol  # noqa: F401  (protocol registers the job kinds)
 from crl_merge.procgen.jobs import Context, Job
 from crl_merge.store import RunStore

@@ -6,15 +6,17 @@ page-faults its memory in again, zeroed. Two places allocate such blocks over an
 * a training minibatch allocates and frees tens of large CPU tensors (the 2,048-frame
   activations are 15–100 MB each): kept, a minibatch update ran 1.5× faster in fp32 and
   1.3× in bf16 on the 2-core dev CPU (``make bench-train``);
-* every environment step renders into a fresh 2.2 MB canvas (64 environments): with the
-  last frames still held, as every consumer holds them, a Starpilot step took about 340 page
-  faults and ran at half speed (``make bench-envs``).
+* every environment step renders into a fresh 2.2 MB canvas (64 environments, the frames
+  handed out are never overwritten): with the last frames still held, as every consumer
+  holds them, a Starpilot step often took about 340 page faults and ran at half speed
+  (``make bench-envs``; whether it faults depends on the heap's history).
 With a large trim threshold and top pad the heap keeps what it grew to and reuses it.
 
-It is a process-wide setting: a CPU :class:`envs.VecGame` applies it when it is made
-(``keep_freed_memory=False`` leaves malloc as it is), and so do the ``crl-merge`` command and
-the Ray job workers. The cost is that a process's resident memory stays at its peak. Where
-malloc is not glibc's it does nothing.
+It is a process-wide setting, so the programs make it, not the library: the ``crl-merge``
+command, the Ray job workers and ``make bench-envs``/``bench-train``. A script of your own
+that steps a CPU environment or trains should call :func:`keep_freed_memory` first. The
+cost is that a process's resident memory stays at its peak. Where malloc is not glibc's it
+does nothing.
 """
 
 from __future__ import annotations
