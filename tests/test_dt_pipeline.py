@@ -116,3 +116,30 @@ def test_commands_generate_datasets_and_train(smoke_suite, tmp_path, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["dt-datasets", "ant"])
     assert "unknown task 'ant'; valid: halfcheetah, hopper, walker2d" in capsys.readouterr().err
+
+
+def test_rows_measured_on_other_data_are_refused_not_served(tmp_path):
+    """Behaviour policies re-published at the same path (here: the expert and medium choice
+    swapped in policies.json, no snapshot changed) make new datasets, and an experiment's
+    stored rows, measured on the old ones, are refused by name instead of reported."""
+    import json
+
+    from crl_merge.store import StoreError
+
+    raw = yaml.safe_load(SUITE.read_text())
+    policies = make_policies(tmp_path)
+    raw["presets"]["smoke"]["datasets"] = {**raw["presets"]["smoke"]["datasets"], "root": str(tmp_path / "data"),
+                                           "policies": str(policies)}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    suite = load_suite(path, "smoke")
+    run_suite(suite, tmp_path / "store", tmp_path / "results", only=["merge_freeze_finetune"])
+    data_file = tmp_path / "data" / "3000" / "hopper-expert.hdf5"
+    before = data_file.read_bytes()
+
+    chosen = json.loads((policies / "hopper" / "policies.json").read_text())
+    chosen["expert"], chosen["medium"] = chosen["medium"], chosen["expert"]
+    (policies / "hopper" / "policies.json").write_text(json.dumps(chosen))
+    with pytest.raises(StoreError, match=r"experiment/\w+ was made for other settings \(data\.hopper-expert\.policies_sha256"):
+        run_suite(suite, tmp_path / "store", tmp_path / "results", only=["merge_freeze_finetune"])
+    assert data_file.read_bytes() != before  # rolled out anew from the other snapshot

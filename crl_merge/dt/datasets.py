@@ -24,7 +24,7 @@ import gymnasium
 import mujoco
 import torch
 
-from crl_merge.dt.behaviour import load_policy_set
+from crl_merge.dt.behaviour import POLICY_SET, load_policy_set
 from crl_merge.files import atomic_path
 from envs.mujoco.collect import collect
 from envs.mujoco.datasets import OfflineDataset, concatenate, load_d4rl_hdf5, read_metadata, write_d4rl_hdf5
@@ -39,7 +39,9 @@ def dataset_path(root: str | Path, task: str, kind: str, rows: int) -> Path:
 
 def _recipe(task: str, kind: str, rows: int, seed: int, policies_dir: Path) -> dict:
     folder = Path(policies_dir) / task
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.glob("*.safetensors")))).hexdigest()
+    # the snapshots and the choice among them (policies.json: expert, medium, replay schedule)
+    files = sorted(folder.glob("*.safetensors")) + [folder / POLICY_SET]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
     return {"task": task, "kind": kind, "rows": rows, "seed": seed, "gym_id": get_task(task).gym_id,
             "policies_sha256": digest, "collect_envs": COLLECT_ENVS, "versions": {
                 "gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__, "torch": torch.__version__,

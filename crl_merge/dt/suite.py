@@ -82,12 +82,15 @@ class Suite:
     def init_seed(self, env: str) -> int:
         return self.config["seeds"]["init"][self.envs.index(env)]
 
+    def experiment_datasets(self, name: str) -> set[tuple[str, str]]:
+        """(env, dataset kind) pairs experiment ``name`` trains on."""
+        exp = self.experiment(name)
+        kinds = exp["datasets"] if "datasets" in exp else [exp["dataset"]]
+        return {(env, kind) for env in self.envs for kind in kinds}
+
     def datasets_needed(self) -> set[tuple[str, str]]:
         """(env, dataset kind) pairs the experiments train on."""
-        exp = self.config["experiments"]
-        kinds = {exp[name]["dataset"] for name in EXPERIMENTS if "dataset" in exp[name]}
-        kinds |= set(exp["attention_perturbation"]["datasets"])
-        return {(env, kind) for env in self.envs for kind in kinds}
+        return set().union(*(self.experiment_datasets(name) for name in EXPERIMENTS))
 
 
 def _check_values(cfg: dict, file: Path) -> None:

@@ -202,10 +202,14 @@ class Workbench:
 
     # -- evaluation --------------------------------------------------------------------
     def experiment_run(self, name: str) -> Run:
+        """The run that holds experiment ``name``'s evaluations and rows. Its spec names the
+        recipes of the datasets it trains on, so that data rolled out from other behaviour
+        policies (at the same path) is not served rows measured on the old data."""
         cfg = self.suite.config
         spec = {k: cfg[k] for k in ("envs", "datasets", "model", "train", "finetune", "evaluation", "seeds")}
+        data = {f"{env}-{kind}": self.dataset_recipe(env, kind) for env, kind in sorted(self.suite.experiment_datasets(name))}
         return self.store.run("dt", self.suite.preset, "experiment", name,
-                              spec={**spec, "experiment": cfg["experiments"][name]})
+                              spec={**spec, "experiment": cfg["experiments"][name], "data": data})
 
     def evaluate(self, run: Run, key: str, env: str, kind: str, state_dict: StateDict, episodes: int) -> dict:
         """Mean return and D4RL score of ``state_dict`` on ``env`` (with the state statistics of
