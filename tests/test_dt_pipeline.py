@@ -41,15 +41,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def smoke_suite_on(root: Path, policies: Path):
+    """The suite's smoke preset with its data under ``root`` rolled out from ``policies``."""
+    raw = yaml.safe_load(SUITE.read_text())
+    raw["presets"]["smoke"]["datasets"] = {**raw["presets"]["smoke"]["datasets"], "root": str(root / "data"),
+                                           "policies": str(policies)}
+    path = root / "suite.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_suite(path, "smoke")
+
+
 @pytest.fixture(scope="module")
 def smoke_suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("dt")
-    raw = yaml.safe_load(SUITE.read_text())
-    raw["presets"]["smoke"]["datasets"] = {**raw["presets"]["smoke"]["datasets"], "root": str(root / "data"),
-                                           "policies": str(make_policies(root))}
-    path = root / "suite.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_suite(path, "smoke"), root
+    return smoke_suite_on(root, make_policies(root)), root
 
 
 def test_whole_suite_writes_every_table_and_figure(smoke_suite):
@@ -126,13 +131,8 @@ def test_rows_measured_on_other_data_are_refused_not_served(tmp_path):
 
     from crl_merge.store import StoreError
 
-    raw = yaml.safe_load(SUITE.read_text())
     policies = make_policies(tmp_path)
-    raw["presets"]["smoke"]["datasets"] = {**raw["presets"]["smoke"]["datasets"], "root": str(tmp_path / "data"),
-                                           "policies": str(policies)}
-    path = tmp_path / "suite.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    suite = load_suite(path, "smoke")
+    suite = smoke_suite_on(tmp_path, policies)
     run_suite(suite, tmp_path / "store", tmp_path / "results", only=["merge_freeze_finetune"])
     data_file = tmp_path / "data" / "3000" / "hopper-expert.hdf5"
     before = data_file.read_bytes()

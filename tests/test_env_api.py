@@ -222,8 +222,6 @@ def test_the_sync_free_step_never_waits_for_the_device(task):
             setattr(owner, name, f)
 
 
-
-
 PAGE_FAULTS_PER_STEP = """
 import resource, torch, envs
 from crl_merge.host_memory import keep_freed_memory
