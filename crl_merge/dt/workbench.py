@@ -56,6 +56,7 @@ class Workbench:
     def __init__(self, suite: Suite, store: RunStore, device: str = "cpu", progress=None):
         self.suite, self.store, self.device, self.progress = suite, store, device, progress
         self._data: dict[tuple[str, str], OfflineDataset] = {}
+        self._recipes: dict[tuple[str, str], dict] = {}
         self._samplers: dict[tuple[str, str], SequenceSampler] = {}
         self._models: dict[tuple, StateDict] = {}
 
@@ -87,8 +88,12 @@ class Workbench:
         return self._data[env, kind]
 
     def dataset_recipe(self, env: str, kind: str) -> dict:
-        recipe = read_metadata(self.dataset_path(env, kind))
-        return {k: recipe[k] for k in ("task", "kind", "rows", "seed", "policies_sha256")}
+        """What a run records of its data; read once per workbench (every model and experiment
+        run asks, and making sure of the file hashes the behaviour policies)."""
+        if (env, kind) not in self._recipes:
+            recipe = read_metadata(self.dataset_path(env, kind))
+            self._recipes[env, kind] = {k: recipe[k] for k in ("task", "kind", "rows", "seed", "policies_sha256")}
+        return self._recipes[env, kind]
 
     def sampler(self, env: str, kind: str) -> SequenceSampler:
         if (env, kind) not in self._samplers:
