@@ -9,7 +9,9 @@ on the CPU only, so it is measured at 64 environments.
 
 On a shared machine the load changes from second to second, so the two engines are
 measured in alternating rounds (``--rounds``, each ``--steps`` batched steps) and each
-is reported by its median round; the ratio is of those medians. Each engine holds its last
+is reported by its median round; the ratio is of those medians. On the CPU our engine is
+measured twice: as it runs by default (the renderer's C kernel, ``envs/native``) and with the
+torch renderer (the reference the kernel is tested equal to). Each engine holds its last
 observation until the next step gives one, as any consumer of the frames does, and the
 process keeps freed memory as ``crl-merge`` does (``crl_merge.host_memory``: without it, the
 fresh canvas of each of our steps was often page-faulted in anew). On a GPU our engine is
@@ -30,11 +32,15 @@ import torch
 import envs
 from envs.procgen_ref import _import_procgen
 from crl_merge.host_memory import keep_freed_memory
+from envs.render import Renderer
 
 
 class Ours:
-    def __init__(self, task: str, num_envs: int, device: str):
+    def __init__(self, task: str, num_envs: int, device: str, native_render: bool | None = None):
         self.env = envs.make(task, num_envs=num_envs, seed=0, device=device)
+        if native_render is False:  # the torch renderer instead of the CPU's default C kernel
+            renderer = self.env.renderer
+            self.env.renderer = Renderer(self.env.game.textures, device, compact=renderer.compact, native=False)
         self.env.reset()
         self.num_envs, self.device = num_envs, device
         self.validate = not device.startswith("cuda")
@@ -101,6 +107,9 @@ def main() -> None:
             for n in args.num_envs or ([64] if device == "cpu" else [64, 8192]):
                 engines.append(Ours(f"{game}/original", n, device))
                 labels.append(("crl-merge envs", device, n))
+                if device == "cpu" and engines[-1].env.renderer.native is not None:
+                    engines.append(Ours(f"{game}/original", n, device, native_render=False))
+                    labels.append(("  torch renderer", device, n))
         fps = measure(engines, args.rounds, args.steps)
         ref = statistics.median(fps[0])
         for (engine, device, n), f in zip(labels, fps):

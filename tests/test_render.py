@@ -2,9 +2,10 @@
 
 import math
 
+import pytest
 import torch
 
-from envs.render import Renderer, SpriteBatch, TextureSpec, monochrome_colour
+from envs.render import ORDER_LIMIT, Renderer, SpriteBatch, TextureSpec, monochrome_colour
 
 
 
@@ -68,8 +69,10 @@ def test_tiling_repeats_the_sprite():
     assert not torch.equal(one[24:40, 24:32], one[24:40, 32:40])
 
 
-def test_per_slot_turns_and_float_fields_draw_like_the_batch_forms():
-    r = Renderer([TextureSpec("robot_3Dblue.png", 0), TextureSpec("fruit1.png", 7)], "cpu")
+@pytest.mark.parametrize("native", [False, True], ids=["torch", "native"])
+def test_per_slot_turns_and_float_fields_draw_like_the_batch_forms(native):
+    """Also with extents by texture and with tiling: odd turns swap both, per slot as per batch."""
+    r = Renderer([TextureSpec("robot_3Dblue.png", 0), TextureSpec("fruit1.png", 7)], "cpu", native=native)
     g = torch.Generator().manual_seed(0)
     n, s = 3, 12
     x, y = torch.rand(n, s, generator=g) * 16, torch.rand(n, s, generator=g) * 16
@@ -78,25 +81,119 @@ def test_per_slot_turns_and_float_fields_draw_like_the_batch_forms():
     order = torch.randperm(n * s, generator=g).view(n, s)
     vis = torch.ones(n, s, dtype=torch.bool)
     cx = torch.full((n,), 8.0)
+    extent = torch.tensor([[0.9, 0.4], [0.3, 0.7]])
+    tiles = 1.0 + torch.randint(0, 3, (n, s), generator=g).float()
     for turns in range(4):
-        batch = SpriteBatch(x, y, rx, ry, tex, order, vis, 16, quarter_turns=turns)
-        per_slot = SpriteBatch(x, y, rx, ry, tex.float(), order.float(), vis, 16,
-                               quarter_turns=torch.full((s,), float(turns)))
-        assert torch.equal(r.render(cx, cx, 4.0, [batch]), r.render(8.0, 8.0, 4.0, [per_slot]))
+        slot_turns = torch.full((s,), float(turns))
+        for by_texture, tiled in [(False, False), (True, False), (False, True)]:
+            extents = dict(rx=None, ry=None, extent_by_texture=extent) if by_texture else dict(rx=rx, ry=ry)
+            tiling = dict(tiles_u=tiles, tiles_v=3.0 - tiles) if tiled else {}
+            batch = SpriteBatch(x=x, y=y, texture=tex, order=order, visible=vis, patch=16, quarter_turns=turns,
+                                **extents, **tiling)
+            per_slot = SpriteBatch(x=x, y=y, texture=tex.float(), order=order.float(), visible=vis, patch=16,
+                                   quarter_turns=slot_turns, **extents, **tiling)
+            frames = r.render(cx, cx, 4.0, [batch])
+            assert torch.equal(frames, r.render(8.0, 8.0, 4.0, [per_slot])), (turns, by_texture, tiled)
+            assert frames.sum() > 0
 
 
-def test_the_static_path_draws_the_same_frames():
-    """Without compaction (the path for GPUs) every slot is drawn, invisible ones into a trash frame."""
+def test_the_static_path_and_the_native_kernel_draw_the_same_frames():
+    """Without compaction (the path for GPUs) every slot is drawn, invisible ones into a trash
+    frame; the C kernel (the CPU's default) draws compact frames in one call."""
     textures = [TextureSpec("playerShip2_blue.png", 0), TextureSpec("explosion3.png", 54)]
-    fast, static = Renderer(textures, "cpu"), Renderer(textures, "cpu", compact=False)
+    compact, static = Renderer(textures, "cpu", native=False), Renderer(textures, "cpu", compact=False)
+    native = Renderer(textures, "cpu", native=True)
     g = torch.Generator().manual_seed(1)
     n, s = 4, 20
     fields = [torch.rand(n, s, generator=g) * 16 for _ in range(2)] + [0.3 + torch.rand(n, s, generator=g) for _ in range(2)]
-    batches = [SpriteBatch(*fields, torch.randint(0, 2, (n, s), generator=g), torch.randint(0, 1 << 37, (n, s), generator=g),
+    batches = [SpriteBatch(*fields, torch.randint(0, 2, (n, s), generator=g), torch.randint(0, ORDER_LIMIT, (n, s), generator=g),
                            torch.rand(n, s, generator=g) < 0.5, patch, rotation=torch.rand(n, s, generator=g) * 6)
                for patch in (5, 11)]
     cx, cy = torch.rand(n, generator=g) * 4 + 6, torch.rand(n, generator=g) * 4 + 6
-    assert torch.equal(fast.render(cx, cy, 4.0, batches), static.render(cx, cy, 4.0, batches))
+    frames = compact.render(cx, cy, 4.0, batches)
+    assert torch.equal(frames, static.render(cx, cy, 4.0, batches))
+    assert torch.equal(frames, native.render(cx, cy, 4.0, batches))
+
+
+def random_batches(g: torch.Generator, n: int, num_textures: int, general: bool, tiled: bool) -> list[SpriteBatch]:
+    """Sprite batches that use every field form: per-slot and per-batch turns, flips, float and
+    int64 fields, extents by texture, tiles, float/int/bool visibility, boxes off the frame."""
+    def rand(*shape, lo=0.0, hi=1.0):
+        return lo + torch.rand(*shape, generator=g) * (hi - lo)
+
+    def slots(s):
+        return dict(x=rand(n, s, lo=-1, hi=17), y=rand(n, s, lo=-1, hi=17), texture=torch.randint(0, num_textures, (n, s), generator=g),
+                    order=torch.randint(0, ORDER_LIMIT, (n, s), generator=g))
+    extent = rand(2, num_textures, lo=0.2, hi=1.2)
+    batches = [
+        SpriteBatch(**slots(7), rx=rand(n, 7, lo=0.1, hi=1.5), ry=rand(n, 7, lo=0.1, hi=1.5), visible=rand(n, 7) < 0.7,
+                    patch=13, quarter_turns=int(torch.randint(0, 4, (), generator=g)),
+                    flip=rand(n, 7) < 0.5, tiles_u=rand(n, 7, lo=1, hi=3).floor() if tiled else None),
+        SpriteBatch(**{k: v.float() for k, v in slots(9).items()}, rx=None, ry=None, extent_by_texture=extent,
+                    visible=(rand(n, 9) < 0.6).float() * 2, patch=11, quarter_turns=torch.randint(0, 4, (9,), generator=g).float(),
+                    tiles_v=rand(n, 9, lo=1, hi=3).floor() if tiled else None),
+        SpriteBatch(**slots(5), rx=0.8, ry=0.5, visible=torch.randint(0, 2, (n, 5), generator=g), patch=7),
+    ]
+    if general:
+        angle = rand(n, 6, hi=2 * math.pi)
+        batches.append(SpriteBatch(**slots(6), rx=rand(n, 6, lo=0.2, hi=0.9), ry=rand(n, 6, lo=0.2, hi=0.9),
+                                   visible=rand(n, 6) < 0.8, patch=9, cos=torch.cos(angle), sin=torch.sin(angle)))
+        batches.append(SpriteBatch(**slots(4), rx=0.6, ry=0.3, visible=rand(n, 4) < 0.8, patch=9, rotation=angle[:, :4]))
+    return batches
+
+
+@pytest.mark.parametrize("monochrome", [False, True], ids=["sprites", "monochrome"])
+def test_the_native_kernel_draws_the_torch_paths_frames(monochrome):
+    """Every pass (separable, general, tiled) with every field form, shared and per-environment
+    cameras, several scales: bit for bit the torch path's frames."""
+    textures = [TextureSpec("playerShip2_blue.png", 0), TextureSpec("tileStone_slope.png", 1),
+                TextureSpec("explosion3.png", 54), TextureSpec("fruit1.png", 7)]
+    torch_path = Renderer(textures, "cpu", monochrome=monochrome, native=False)
+    native = Renderer(textures, "cpu", monochrome=monochrome, native=True)
+    g = torch.Generator().manual_seed(2)
+    n = 6
+    for trial in range(24):
+        general, tiled = trial % 2 == 1, trial % 4 >= 2
+        batches = random_batches(g, n, len(textures), general, tiled)
+        scale = [4.0, 6.4, 3.3][trial % 3]
+        camera = (torch.rand(n, generator=g) * 8 + 4, torch.rand(n, generator=g) * 8 + 4) if trial % 2 else (8.0, 7.5)
+        frames = native.render(*camera, scale, batches)
+        assert frames.is_contiguous() and frames.shape == (n, 64, 64, 3)
+        assert torch.equal(frames, torch_path.render(*camera, scale, batches)), (trial, general, tiled)
+    assert torch.equal(native.render(torch.zeros(3), 0.0, 4.0, []), torch.zeros(3, 64, 64, 3, dtype=torch.uint8))
+
+
+def test_the_native_kernel_names_a_bad_texture_or_turn():
+    r = Renderer([TextureSpec("fruit1.png", 7)], "cpu", monochrome=True, native=True)
+    with pytest.raises(ValueError, match=r"sprite batch 1: a visible slot's texture is outside 0..0"):
+        draw(r, batch(8.0, 8.0, 1.0, 1.0), batch(8.0, 8.0, 1.0, 1.0, texture=3))
+    turned = SpriteBatch(*[torch.tensor([[v]]) for v in (8.0, 8.0, 1.0, 1.0, 0.0, 0.0)], torch.tensor([[True]]), 4,
+                         quarter_turns=torch.tensor([5.0]))
+    with pytest.raises(ValueError, match=r"sprite batch 0: a visible slot's quarter turns are outside 0..3"):
+        draw(r, turned)
+
+
+def test_without_a_compiler_the_renderer_falls_back_to_torch(monkeypatch, tmp_path):
+    import envs.native
+
+    monkeypatch.setattr(envs.native, "compiler", lambda: None)
+    with pytest.warns(UserWarning, match="no C compiler found"):
+        assert envs.native.load.__wrapped__("render") is None
+    monkeypatch.setattr(envs.native, "load", lambda name: None)
+    assert Renderer([TextureSpec("fruit1.png", 7)], "cpu", monochrome=True).native is None
+    with pytest.raises(RuntimeError, match="native=True, but the render kernel is not available"):
+        Renderer([TextureSpec("fruit1.png", 7)], "cpu", monochrome=True, native=True)
+
+
+def test_the_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
+    import envs.native
+
+    monkeypatch.setenv("CRL_MERGE_CACHE", str(tmp_path))
+    first = envs.native.build("render", envs.native.compiler())
+    assert first is not None and first.parent == tmp_path / "native" and first.suffix == ".so"
+    made = first.stat().st_mtime_ns
+    assert envs.native.build("render", envs.native.compiler()) == first and first.stat().st_mtime_ns == made
+    assert envs.native.load.__wrapped__("render") is not None
 
 
 def test_fruitbot_presents_are_drawn_with_the_sprite_of_their_box():
@@ -115,3 +212,21 @@ def test_fruitbot_presents_are_drawn_with_the_sprite_of_their_box():
         assert seen == themes
         covered = sum((row == c).all(-1) for c in colours.values())
         assert (covered.sum(1) >= 60).all()  # the ten boxes span the width (the agent is not in this row)
+
+
+@pytest.mark.parametrize("task", ["starpilot/super", "fruitbot/super"])
+def test_an_environment_draws_with_the_kernel_what_the_torch_path_draws(task):
+    """Whole episodes of both games (auto-resets included): each observation equals the torch
+    path's frame of the same state."""
+    import envs
+
+    env = envs.make(task, num_envs=8, seed=5)
+    assert env.renderer.native is not None
+    reference = Renderer(env.game.textures, "cpu", native=False)
+    env.reset()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        obs = env.step(torch.randint(0, 15, (8,), generator=g))[0]
+        with torch.inference_mode():
+            cx, cy, scale = env.game.camera(env.state)
+            assert torch.equal(obs, reference.render(cx, cy, scale, env.game.sprites(env.state)))
