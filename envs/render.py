@@ -429,6 +429,32 @@ class Renderer:
         return key, pixel
 
 
+def _axes(sb: SpriteBatch, general: bool) -> tuple:
+    """A batch's rows ``a, b`` of the instance table (floats or ``[N, slots]`` tensors): the
+    (cos, sin) of its rotation in the general pass, the signs of the column and row
+    coordinates in the separable one (see ``Renderer._pixels``), flips applied; whether the
+    separable pass uses the transposed atlas (odd quarter turns for the whole batch); and
+    whether ``a, b`` were derived from the batch (a rotation, a flip): then anew every frame."""
+    per_slot_turns = isinstance(sb.quarter_turns, torch.Tensor)
+    turns = 0 if per_slot_turns else sb.quarter_turns % 4
+    if general:
+        if sb.cos is not None:
+            a, b = sb.cos, sb.sin
+        elif sb.rotation is not None:
+            a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
+        else:
+            a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
+    else:
+        a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
+    if sb.flip is not None:
+        if per_slot_turns:
+            raise ValueError("per-slot quarter turns and flips cannot be combined")
+        sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
+        a, b = sign * a, sign * b
+    derived = (general and sb.cos is None and sb.rotation is not None) or sb.flip is not None
+    return a, b, not general and turns % 2 == 1, derived
+
+
 class _Plan:
     """What a :class:`Renderer` needs to gather one sprite batch's instances.
 
@@ -441,23 +467,7 @@ class _Plan:
         self.batch, self.general, self.tiled = sb, general, tiled
         slots = self.slots = sb.visible.shape[1]
         per_slot_turns = isinstance(sb.quarter_turns, torch.Tensor)
-        turns = 0 if per_slot_turns else sb.quarter_turns % 4
-        self.transposed = not general and turns % 2 == 1
-        if general:
-            if sb.cos is not None:
-                a, b = sb.cos, sb.sin
-            elif sb.rotation is not None:
-                a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
-            else:
-                a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
-        else:  # signs of the column and row coordinates (see Renderer._pixels)
-            a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
-        if sb.flip is not None:
-            if per_slot_turns:
-                raise ValueError("per-slot quarter turns and flips cannot be combined")
-            sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
-            a, b = sign * a, sign * b
-        self.volatile = sb.rotation is not None or sb.flip is not None  # derived per frame: no caching
+        a, b, self.transposed, self.volatile = _axes(sb, general)  # volatile: derived per frame, no caching
         self.by_texture = sb.rx is None
         self.extent_by_texture = sb.extent_by_texture
         self.deferred_extent = sb.extent_by_texture if self.by_texture and not self.transposed and not per_slot_turns else None
@@ -589,23 +599,8 @@ class _NativeTable:
     def _describe(self, struct: _NativeBatch, sb: SpriteBatch, n: int, q: int) -> None:
         slots = sb.visible.shape[1]
         per_slot_turns = isinstance(sb.quarter_turns, torch.Tensor)
-        turns = 0 if per_slot_turns else sb.quarter_turns % 4
-        if self.general:
-            if sb.cos is not None:
-                a, b = sb.cos, sb.sin
-            elif sb.rotation is not None:
-                a, b = torch.cos(sb.rotation), torch.sin(sb.rotation)
-                self.volatile = True
-            else:
-                a, b = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][turns]
-        else:
-            a, b = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)][turns]
-        if sb.flip is not None:
-            if per_slot_turns:
-                raise ValueError("per-slot quarter turns and flips cannot be combined")
-            sign = 1.0 - 2.0 * sb.flip.to(torch.float32)
-            a, b = sign * a, sign * b
-            self.volatile = True
+        a, b, transposed, derived = _axes(sb, self.general)
+        self.volatile |= derived
         if sb.rx is None:
             if sb.extent_by_texture is None:
                 raise ValueError("a sprite batch with rx = ry = None needs extent_by_texture")
@@ -622,5 +617,5 @@ class _NativeTable:
         struct.slots = slots
         struct.span = -(-sb.patch // q) * q
         struct.half = sb.patch // 2
-        struct.transposed = int(not self.general and turns % 2 == 1)
+        struct.transposed = int(transposed)
         struct.per_slot_turns = int(per_slot_turns)

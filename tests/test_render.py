@@ -230,3 +230,13 @@ def test_an_environment_draws_with_the_kernel_what_the_torch_path_draws(task):
         with torch.inference_mode():
             cx, cy, scale = env.game.camera(env.state)
             assert torch.equal(obs, reference.render(cx, cy, scale, env.game.sprites(env.state)))
+
+
+def test_an_unwritable_cache_falls_back_with_a_warning(monkeypatch, tmp_path):
+    import envs.native
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("CRL_MERGE_CACHE", str(blocker))  # a file where the folder should be
+    with pytest.warns(UserWarning, match="set CRL_MERGE_CACHE to a writable folder"):
+        assert envs.native.build("render", envs.native.compiler()) is None

@@ -73,8 +73,13 @@ def build(name: str, cc: str) -> Path | None:
         library = cache_dir() / f"{name}-{digest}.so"
         if library.exists():
             return library
-        library.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(suffix=".so", dir=library.parent)
+        try:
+            library.parent.mkdir(parents=True, exist_ok=True)
+            fd, partial = tempfile.mkstemp(suffix=".so", dir=library.parent)
+        except OSError as error:
+            warnings.warn(f"cannot write the {name} kernel into {library.parent} ({error}); set CRL_MERGE_CACHE "
+                          "to a writable folder. Falling back to torch (slower on the CPU)", stacklevel=3)
+            return None
         os.close(fd)
         built = subprocess.run([cc, *flags, "-o", partial, str(source), "-lm"], capture_output=True, text=True)
         if built.returncode == 0:
