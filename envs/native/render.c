@@ -92,15 +92,15 @@ static inline float texel_coord(float uv, float size) {
     return c < size ? c : size;
 }
 
-/* Draws every batch into frames [num_envs, 64, 64, 3] (uint8, contiguous, zeroed by the
- * caller: only drawn pixels are written). Returns 0; or, for
- * the first slot whose texture is not in 0..T-1, -(1 + its batch's index), and for one whose
- * quarter turns are not in 0..3, 1 + its batch's index. camera_x, camera_y: the camera centre
- * per environment (stride 0: one for all). texture_info: [4, 2T]
- * width, height, row stride and flat index of texel (0, 0) per texture (T transposed copies after). */
+/* Draws every batch into frames [num_envs, 64, 64, 3] (uint8, contiguous, zeroed by the caller:
+ * only drawn pixels are written). camera_x, camera_y: the camera centre per environment
+ * (stride 0: one for all). texture_info: [4, 2T] width, height, row stride and flat index of
+ * texel (0, 0) per texture, the T transposed copies after the T textures. Returns 0; for the
+ * first visible slot whose texture is not in 0..T-1, -(1 + its batch's index); for one whose
+ * quarter turns are not in 0..3, 1 + its batch's index. */
 int64_t render_frames(uint8_t *frames, int64_t num_envs, const float *camera_x, int64_t camera_x_stride,
-                      const float *camera_y, int64_t camera_y_stride, float scale, float extent_scale, int64_t general, int64_t tiled,
-                      const uint32_t *texel, const float *texture_info, int64_t num_textures,
+                      const float *camera_y, int64_t camera_y_stride, float scale, float extent_scale,
+                      int64_t general, int64_t tiled, const uint32_t *texel, const float *texture_info, int64_t num_textures,
                       const batch_t *batches, int64_t num_batches) {
     int64_t canvas[FRAME * FRAME];      /* the keys of one environment's frame; 0 where nothing is drawn */
     int16_t touched[FRAME * FRAME];     /* the pixels drawn so far, to be written out and cleared */
