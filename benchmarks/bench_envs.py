@@ -14,7 +14,7 @@ measured twice: as it runs by default (the renderer's C kernel, ``envs/native``)
 torch renderer (the reference the kernel is tested equal to). Each engine holds its last
 observation until the next step gives one, as any consumer of the frames does, and the
 process keeps freed memory as ``crl-merge`` does (``crl_merge.host_memory``: without it, the
-fresh canvas of each of our steps was often page-faulted in anew). On a GPU our engine is
+fresh frames of each of our steps were often page-faulted in anew). On a GPU our engine is
 stepped as a trainer would (``validate=False``: no host synchronisation in a step).
 """
 

@@ -6,10 +6,11 @@ page-faults its memory in again, zeroed. Two places allocate such blocks over an
 * a training minibatch allocates and frees tens of large CPU tensors (the 2,048-frame
   activations are 15–100 MB each): kept, a minibatch update ran 1.5× faster in fp32 and
   1.3× in bf16 on the 2-core dev CPU (``make bench-train``);
-* every environment step renders into a fresh 2.2 MB canvas (64 environments, the frames
-  handed out are never overwritten): with the last frames still held, as every consumer
-  holds them, a Starpilot step often took about 340 page faults and ran at half speed
-  (``make bench-envs``; whether it faults depends on the heap's history).
+* every environment step hands out freshly allocated frames (the frames handed out are
+  never overwritten; at 64 environments the torch renderer's key canvas is 2.2 MB, the CPU
+  kernel's frames 0.8 MB): with the last frames still held, as every consumer holds them,
+  a Starpilot step with the torch renderer often took about 340 page faults and ran at half
+  speed (``make bench-envs``; whether it faults depends on the heap's history).
 With a large trim threshold and top pad the heap keeps what it grew to and reuses it.
 
 It is a process-wide setting, so the programs make it, not the library: the ``crl-merge``

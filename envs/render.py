@@ -211,6 +211,8 @@ class Renderer:
         self._cache: dict = {}
         self._plans: dict = {}
         self.native = self._native_kernel(native)
+        if self.native is not None:  # the kernel's atlas: alpha << 24 | rgb as 32 bits, 0 for transparent
+            self.texel_rgba = self.texel_key.clamp(min=0).to(torch.int32)
         self._native_frames: dict = {}
 
     def _native_kernel(self, wanted: bool | None):
@@ -233,8 +235,6 @@ class Renderer:
         pointer, integer, real = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
         kernel.argtypes = [pointer, integer, pointer, integer, pointer, integer, real, real, integer, integer,
                            pointer, pointer, integer, ctypes.POINTER(_NativeBatch), integer]
-        # the kernel's atlas: alpha << 24 | rgb as 32 bits, 0 for transparent
-        self.texel_rgba = self.texel_key.clamp(min=0).to(torch.int32)
         return kernel
 
     # ------------------------------------------------------------------ constants
@@ -579,7 +579,7 @@ class _NativeTable:
 
     def _field(self, struct: _NativeField, value, n: int, slots: int) -> None:
         if value is None or not isinstance(value, torch.Tensor):
-            struct.kind, struct.constant = _KIND_CONST, 1.0 if value is None else float(value)
+            struct.kind, struct.constant = _KIND_CONST, 1.0 if value is None else float(value)  # absent: tiles of 1
             return
         if value.device.type != "cpu":
             raise ValueError(f"the native renderer reads CPU tensors, got one on {value.device}")

@@ -240,9 +240,10 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 100)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and minor page faults")
 def test_with_freed_memory_kept_a_cpu_step_does_not_page_fault():
-    """Each step renders into a fresh 2.2 MB canvas. With glibc's default settings and the last
-    frames still held, that memory was often (not always: it depends on the heap's history)
-    page-faulted in anew every step, about 340 faults per Starpilot step, at half the speed.
+    """Each step hands out fresh frames (the CPU kernel's 0.8 MB; the torch renderer's canvas,
+    2.2 MB). With glibc's default settings and the last frames still held, that memory was
+    often (not always: it depends on the heap's history) page-faulted in anew every step:
+    with the torch renderer about 340 faults per Starpilot step, at half the speed.
     In a process that keeps freed memory, as ``crl-merge`` and ``make bench-envs`` are, steps
     do not fault. A fresh process: the setting is process-wide."""
     done = subprocess.run([sys.executable, "-c", PAGE_FAULTS_PER_STEP], capture_output=True, text=True,

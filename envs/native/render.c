@@ -43,16 +43,6 @@ typedef struct {
     int64_t extent_stride;
 } batch_t;
 
-static inline double read(const field_t *f, int64_t env, int64_t slot) {
-    int64_t at = env * f->env_stride + slot * f->slot_stride;
-    switch (f->kind) {
-    case KIND_F32: return ((const float *)f->data)[at];
-    case KIND_I64: return (double)((const int64_t *)f->data)[at];
-    case KIND_U8: return ((const uint8_t *)f->data)[at];
-    default: return f->constant;
-    }
-}
-
 /* A float32 field as float32 (int64 fields converted as torch's .to(float32) does). */
 static inline float read_f32(const field_t *f, int64_t env, int64_t slot) {
     int64_t at = env * f->env_stride + slot * f->slot_stride;
@@ -114,7 +104,7 @@ int64_t render_frames(uint8_t *frames, int64_t num_envs, const float *camera_x, 
             const batch_t *sb = &batches[bi];
             const field_t *f = sb->field;
             for (int64_t slot = 0; slot < sb->slots; slot++) {
-                if (read(&f[F_VISIBLE], env, slot) == 0.0) continue;
+                if (read_f32(&f[F_VISIBLE], env, slot) == 0.0f) continue;  /* nonzero: drawn */
                 int64_t tex = read_i64(&f[F_TEX], env, slot);
                 if (tex < 0 || tex >= num_textures) return -(1 + bi);
                 float ex, ey;
