@@ -451,7 +451,8 @@ def resolution(board: pd.DataFrame) -> str | None:
     for round_name, group in rows.groupby("round", sort=False):
         width = 2 * group.ci95.median()
         runs = "/".join(str(n) for n in sorted(group.n.astype(int).unique()))
-        parts.append(f"{(ub - rnd) / width:.1f}× the median 95% CI width of the {round_name} rows "
+        ratio = f"{(ub - rnd) / width:.1f}×" if width > 0 else "∞×"  # identical runs: smoke-sized models
+        parts.append(f"{ratio} the median 95% CI width of the {round_name} rows "
                      f"({width:.2f}; n = {runs})")
     if not parts:
         return None
