@@ -14,7 +14,6 @@ they are not, and the script refuses. Nothing is trained or evaluated here.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import replace
 
@@ -23,6 +22,7 @@ import numpy as np
 from crl_merge.procgen.report import collect, leaderboard, resolution
 from crl_merge.procgen.suite import SUPER, load_suite
 from crl_merge.store import RunStore
+from envs.episodes import ci95
 
 
 def first_episodes(record: dict, episodes: int) -> dict:
@@ -32,9 +32,8 @@ def first_episodes(record: dict, episodes: int) -> dict:
         raise SystemExit(f"a record holds {len(record['returns'])} episodes, fewer than {episodes}: "
                          "ask for fewer, or evaluate with more (evaluation.episodes)")
     returns = np.asarray(record["returns"][:episodes])
-    ci95 = 1.96 * returns.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else float("nan")
     return {**record, "returns": returns.tolist(), "lengths": record["lengths"][:episodes],
-            "mean_return": float(returns.mean()), "ci95_return": float(ci95)}
+            "mean_return": float(returns.mean()), "ci95_return": ci95(returns)}
 
 
 def truncated(results, episodes: int):

@@ -34,11 +34,17 @@ class EpisodeStats:
             "episodes": n,
             "mean_return": float(self.returns.mean()),
             "std_return": float(self.returns.std()),
-            "ci95_return": float(1.96 * self.returns.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+            "ci95_return": ci95(self.returns),
             "mean_length": float(self.lengths.mean()),
             "completion_rate": float(self.completed.mean()),
             "frames_per_second": self.frames / self.seconds if self.seconds > 0 else float("nan"),
         }
+
+
+def ci95(returns: np.ndarray) -> float:
+    """Half-width of the normal 95% interval of the mean return over episodes (NaN for one)."""
+    n = len(returns)
+    return float(1.96 * returns.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
 
 
 EPISODE_RULES = ("per_env", "thesis")
